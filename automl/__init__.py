@@ -1,0 +1,1 @@
+"""The engine: training, search strategies and optimizers, independent of any dataset."""

@@ -1,0 +1,137 @@
+"""Keras callbacks shared by every training: progress lines and resumable checkpoints."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import keras
+
+from automl.io import atomic_save_model, atomic_write_json
+
+# Attributes that make ReduceLROnPlateau and EarlyStopping stateful across epochs.
+_SCHEDULE_STATE = ("wait", "best", "cooldown_counter", "best_epoch")
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class Progress(keras.callbacks.Callback):
+    """One line per epoch: metrics, learning rate, epoch time and the ETA of the training."""
+
+    def __init__(self, epochs: int, label: str = "", stream=None):
+        super().__init__()
+        self.epochs = epochs
+        self.label = f"{label} " if label else ""
+        self.stream = stream or sys.stderr
+        self._times: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self._times.append(time.perf_counter() - self._start)
+        eta = sum(self._times) / len(self._times) * (self.epochs - epoch - 1)
+        parts = [f"{self.label}epoch {epoch + 1}/{self.epochs}"]
+        for key, fmt in (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"), ("val_accuracy", ".4f")):
+            if key in logs:
+                parts.append(f"{key.replace('accuracy', 'acc')} {logs[key]:{fmt}}")
+        lr = _learning_rate(self.model)
+        if lr is not None:
+            parts.append(f"lr {lr:.1e}")
+        parts.append(f"{self._times[-1]:.1f}s")
+        parts.append(f"ETA {format_duration(eta)}")
+        print("  ".join(parts), file=self.stream, flush=True)
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Makes a training resumable after a kill, and keeps the best model by validation.
+
+    After each epoch: the best model so far (highest `monitor`, ties broken by the lower
+    `tie_break`, since small validation sets tie often) to `best_path`; the whole model,
+    optimizer state included, to `directory/last.keras`; then `directory/state.json` with the
+    epoch count, the history and the state of the schedule callbacks. Every write is atomic.
+    """
+
+    def __init__(self, directory, best_path, schedule_callbacks=(), monitor="val_accuracy",
+                 tie_break="val_loss"):
+        super().__init__()
+        self.tie_break = tie_break
+        self.directory = Path(directory)
+        self.best_path = Path(best_path)
+        self.monitor = monitor
+        self.schedule_callbacks = list(schedule_callbacks)
+        self.state = load_state(self.directory) or {
+            "epoch": 0, "best": None, "best_tie_break": None, "best_epoch": None, "history": [], "schedule": [],
+            "train_seconds": 0.0, "finished": False,
+        }
+
+    @property
+    def last_path(self) -> Path:
+        return self.directory / "last.keras"
+
+    def on_train_begin(self, logs=None):
+        self._start, self._prior_seconds = time.perf_counter(), self.state["train_seconds"]
+        # Runs after the schedule callbacks' own on_train_begin has reset them.
+        for callback, saved in zip(self.schedule_callbacks, self.state["schedule"]):
+            for key, value in saved.items():
+                setattr(callback, key, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        logs["lr"] = _learning_rate(self.model)
+        value, tie = logs.get(self.monitor), logs.get(self.tie_break, math.inf)
+        if value is not None and math.isfinite(value) and self._better(value, tie):
+            self.state.update(best=value, best_tie_break=tie, best_epoch=epoch + 1)
+            atomic_save_model(self.model, self.best_path)
+        self.state["epoch"] = epoch + 1
+        self.state["train_seconds"] = self._prior_seconds + time.perf_counter() - self._start
+        self.state["history"].append({"epoch": epoch + 1, **logs})
+        self.state["schedule"] = [
+            {k: _plain(getattr(c, k)) for k in _SCHEDULE_STATE if hasattr(c, k)}
+            for c in self.schedule_callbacks
+        ]
+        atomic_save_model(self.model, self.last_path)
+        atomic_write_json(self.directory / "state.json", self.state)
+
+    def _better(self, value: float, tie: float) -> bool:
+        best = self.state["best"]
+        if best is None or value > best:
+            return True
+        previous = self.state["best_tie_break"]
+        return value == best and tie < (math.inf if previous is None else previous)
+
+    def on_train_end(self, logs=None):
+        # Reached only when fit returns: all epochs done, or early stopping ended it.
+        self.state["finished"] = True
+        atomic_write_json(self.directory / "state.json", self.state)
+
+
+def load_state(directory) -> dict | None:
+    path = Path(directory) / "state.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def _learning_rate(model) -> float | None:
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    try:
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except (TypeError, ValueError):
+        return None
+
+
+def _plain(value):
+    return float(value) if hasattr(value, "__float__") and not isinstance(value, int) else value

@@ -1,0 +1,1 @@
+"""Default configs (YAML). Each value is commented with the seed and section it comes from."""

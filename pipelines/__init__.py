@@ -1,0 +1,1 @@
+"""Workflows: datasets, training and search runs, reports, export, and the `automl` command."""

@@ -1,0 +1,226 @@
+"""The `automl` command.
+
+Heavy imports (TensorFlow takes ~3 s) happen inside the commands, so `--help` is instant.
+Bad input ends in one line on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pipelines.errors import UsageError
+
+SEARCH_STRATEGIES = {
+    # ResBuilder (issue 3) and evolution (issue 4) register here as they land.
+    "fixed": "train the given architecture (--arch) as it is: the thesis' fixed-net baseline",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _quiet_tensorflow() -> None:
+    # Level 2 hides TF's INFO/WARNING C++ logs. oneDNN stays on: turning it off halves
+    # conv training speed (feasibility.md §2), so its start-up line remains.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    n = int(os.environ.get("AUTOML_CPU_DEVICES", "0") or 0)
+    if n > 1:
+        from automl.training import split_cpu
+
+        split_cpu(n)
+
+
+def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> None:
+    p.add_argument("--dataset", default=None,
+                   help=f"digits (default, offline), mnist5k (offline), any tensorflow-datasets image "
+                        f"classification name (cifar10, mnist, ...) or a folder with one subfolder per class")
+    p.add_argument("--config", metavar="FILE", help="YAML file whose keys override the defaults in configs/")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                   help="override one config key, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--out", metavar="DIR",
+                   help="run directory (default runs/<command>-<dataset>-<time>); with --resume, the run to continue")
+    p.add_argument("--seed", type=int, help="random seed for initialisation, shuffling and augmentation")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch, with its saved config")
+    p.add_argument("--quiet", action="store_true", help="print only the final result")
+    p.add_argument("--arch", metavar="NAME|SPEC.json",
+                   help="architecture: rb-0net, rb-r18, rb-r18-cifar, resnet-mini, or a spec .json file")
+    p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="automl", description="AutoML for Keras 3 / TensorFlow.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("train", help="train one architecture into a run directory",
+                       description="Train one architecture with the seeds' defaults (configs/train.yaml), "
+                                   "keep the best epoch by validation accuracy, test it once.")
+    _run_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("search", help="search for an architecture",
+                       description="Search for an architecture. Strategies: " +
+                                   "; ".join(f"{k}: {v}" for k, v in SEARCH_STRATEGIES.items()))
+    _run_flags(p)
+    p.add_argument("--strategy", choices=sorted(SEARCH_STRATEGIES), default="fixed",
+                   help="search strategy (default: fixed)")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("export", help="export a run's best model as a SavedModel for serving",
+                       description="Write DIR/saved_model (serving_default: raw images -> class "
+                                   "probabilities), DIR/model.keras and DIR/export.json.")
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("--out", metavar="DIR", required=True, help="export directory (must not exist, or be empty)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="print a run's table of trained models",
+                       description="Print one row per trained model of a run, and its summary.")
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("datasets", help="list datasets, show one, or prepare tfds data offline",
+                       description="Without arguments: list the datasets. `info NAME`: sizes and shapes. "
+                                   "`prepare NAME`: download (or read --manual-dir) into the tfds data dir.")
+    p.add_argument("action", nargs="?", choices=["list", "info", "prepare"], default="list",
+                   help="list (default), info or prepare")
+    p.add_argument("name", nargs="?", help="dataset name (for info and prepare)")
+    p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
+    p.add_argument("--manual-dir", metavar="DIR", help="folder with manually downloaded archives (prepare)")
+    p.set_defaults(func=cmd_datasets)
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------------
+def _resolve_run(args, command: str):
+    """The run directory and its config: new from defaults and flags, or the saved one on --resume."""
+    from pipelines import config as configs
+    from pipelines.rundir import RunDir
+    from pipelines.train import load_run_config
+
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
+        if args.config or args.overrides or args.dataset or args.arch or args.seed is not None:
+            raise UsageError("--resume continues a run with its saved config; drop --config/--set/--dataset/--arch/--seed")
+        run = RunDir.open(args.out)
+        return run, load_run_config(run)
+
+    flags = list(args.overrides)
+    for key, value in (("dataset", args.dataset), ("seed", args.seed), ("model.arch", args.arch),
+                       ("data.data_dir", args.data_dir)):
+        if value is not None:
+            flags.append(f"{key}={value}")
+    cfg = configs.load_config("train", args.config, flags)
+    configs.check_ranges(cfg, "config")
+    # Fail on a bad architecture before any data is read or directory written.
+    from models import get_spec
+
+    get_spec(cfg.model.arch)
+    out = args.out or RunDir.default_path(command, cfg.dataset)
+    return RunDir.create(out, command, configs.to_dict(cfg)), cfg
+
+
+def _train_in_run(args, command: str, label: str = "") -> dict:
+    from pipelines.train import run_training
+
+    run, cfg = _resolve_run(args, command)
+    try:
+        summary = run_training(cfg, run, quiet=args.quiet, label=label)
+    except UsageError:
+        if not args.resume:
+            run.discard_if_untouched()  # e.g. the dataset is missing: leave no empty run behind
+        raise
+    print(f"{run.path}  test accuracy {summary['test_accuracy']:.4f}")
+    return summary
+
+
+def cmd_train(args) -> int:
+    _train_in_run(args, "train")
+    return 0
+
+
+def cmd_search(args) -> int:
+    _train_in_run(args, "search", label=f"[{args.strategy}]")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from pipelines.export import export_run
+
+    out = export_run(args.run, args.out)
+    print(f"exported {args.run} to {out} (SavedModel in {out / 'saved_model'})")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pipelines.report import format_report
+    from pipelines.rundir import RunDir
+
+    print(format_report(RunDir.open(args.run)))
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from pipelines.datasets import BUNDLED, TFDS_EXAMPLES
+
+    if args.action == "list":
+        for name, (*_, description) in BUNDLED.items():
+            print(f"{name:14s} {description}")
+        print(f"{'<tfds name>':14s} any tensorflow-datasets image-classification dataset, e.g. "
+              f"{', '.join(TFDS_EXAMPLES)} (prepare offline: automl datasets prepare NAME)")
+        print(f"{'<folder>':14s} a folder with one subfolder of images per class (or train/ and test/ inside)")
+        return 0
+    if not args.name:
+        raise UsageError(f"`automl datasets {args.action}` needs a dataset name")
+    if args.action == "prepare":
+        from pipelines.datasets import tfds_source
+
+        if args.name in BUNDLED:
+            print(f"{args.name} ships with its pip package; nothing to prepare")
+            return 0
+        if not tfds_source.is_tfds_name(args.name):
+            raise UsageError(f"{args.name!r} is not a tensorflow-datasets name")
+        if args.manual_dir and not Path(args.manual_dir).is_dir():
+            raise UsageError(f"manual dir {args.manual_dir} does not exist")
+        b = tfds_source.prepare(args.name, args.data_dir, args.manual_dir)
+        print(f"{args.name} is prepared in {b.data_dir}")
+        return 0
+    from pipelines import config as configs
+    from pipelines.datasets import load_dataset
+
+    data_cfg = configs.load_config("train", None, [f"data.data_dir={args.data_dir}"] if args.data_dir else []).data
+    data = load_dataset(args.name, data_cfg)
+    for key, value in data.describe().items():
+        print(f"{key:12s} {value}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_tensorflow()
+    from models import SpecError
+
+    try:
+        return args.func(args)
+    except (UsageError, SpecError) as e:
+        print(f"automl {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"automl {args.command}: interrupted; completed work is saved (continue with --resume --out RUN)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

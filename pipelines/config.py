@@ -1,0 +1,234 @@
+"""YAML configs loaded into typed dataclasses.
+
+The defaults live in `configs/<name>.yaml`, with a comment on each naming its source;
+the dataclasses here only give the types. A user file (`--config FILE`) and `--set key=value`
+overrides are layered on top. An unknown key or a value of the wrong type fails with a
+message naming the key and the file (or `--set`) it came from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from pipelines.errors import UsageError
+
+
+class ConfigError(UsageError):
+    pass
+
+
+@dataclass
+class DataConfig:
+    data_dir: str | None
+    download: bool
+    validation_split: float
+    test_split: float
+    split_seed: int
+    batch_size: int
+    augment: Literal["auto", "none", "shift", "shift_flip"]
+    image_size: list[int] | None
+
+
+@dataclass
+class ModelConfig:
+    arch: str
+
+
+@dataclass
+class TrainConfig:
+    epochs: int
+    optimizer: Literal["adam", "sgd"]
+    learning_rate: float
+    momentum: float
+    plateau_factor: float
+    plateau_patience: int
+    min_lr: float
+    early_stopping_patience: int
+    distribute: Literal["auto", "off", "mirrored"]
+
+
+@dataclass
+class TrainRunConfig:
+    dataset: str
+    seed: int
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+
+
+SCHEMAS = {"train": TrainRunConfig}
+
+
+def default_file(name: str) -> Path:
+    return Path(str(resources.files("configs").joinpath(f"{name}.yaml")))
+
+
+def load_config(name: str, user_file: str | None = None, overrides: list[str] = ()) -> typing.Any:
+    """The `configs/<name>.yaml` defaults, then `user_file`, then each `key=value` override."""
+    schema = SCHEMAS[name]
+    base_path = default_file(name)
+    merged = _read_yaml(base_path)
+    _check(merged, schema, "", str(base_path), partial=False)
+    if user_file:
+        layer = _read_yaml(Path(user_file))
+        _check(layer, schema, "", user_file, partial=True)
+        _merge(merged, layer)
+    for item in overrides:
+        layer = parse_override(item)
+        _check(layer, schema, "", f"--set {item}", partial=True)
+        _merge(merged, layer)
+    return _build(schema, merged)
+
+
+def from_dict(name: str, data: dict, source: str) -> typing.Any:
+    """A complete config from a plain dict, e.g. the resolved config saved in a run dir."""
+    schema = SCHEMAS[name]
+    _check(data, schema, "", source, partial=False)
+    return _build(schema, data)
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def parse_override(item: str) -> dict:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item}: expected key=value, e.g. --set train.epochs=5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    layer: dict = {}
+    node = layer
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return layer
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
+    return data
+
+
+def _merge(into: dict, layer: dict) -> None:
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _check(data: dict, schema, prefix: str, source: str, partial: bool) -> None:
+    hints = typing.get_type_hints(schema)
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in hints:
+            known = ", ".join(f"{prefix}{k}" for k in hints)
+            raise ConfigError(f"{source}: unknown key '{full}' (known keys: {known})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{full}' must be a mapping, got {value!r}")
+            _check(value, hint, f"{full}.", source, partial)
+        else:
+            data[key] = _coerce(value, hint, full, source)
+    if not partial:
+        missing = [f"{prefix}{k}" for k in hints if k not in data]
+        if missing:
+            raise ConfigError(f"{source}: missing key(s) {', '.join(missing)}")
+
+
+def _coerce(value, hint, key: str, source: str):
+    def fail(expected: str):
+        raise ConfigError(f"{source}: '{key}' must be {expected}, got {value!r}")
+
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            fail("one of " + ", ".join(repr(a) for a in args))
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key, source)
+    if origin is list:
+        if not isinstance(value, list):
+            fail("a list")
+        return [_coerce(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            fail("true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail("an integer")
+        return value
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                return float(value)
+            except ValueError:
+                fail("a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail("a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            fail("a string")
+        return value
+    raise TypeError(f"unsupported config type {hint} for {key}")
+
+
+def check_ranges(config: TrainRunConfig, source: str = "config") -> None:
+    """Values of the right type that still make no sense, named by key."""
+    rules = [
+        ("data.validation_split", config.data.validation_split, 0 < config.data.validation_split < 1, "in (0, 1)"),
+        ("data.test_split", config.data.test_split, 0 < config.data.test_split < 1, "in (0, 1)"),
+        ("data.batch_size", config.data.batch_size, config.data.batch_size >= 1, ">= 1"),
+        ("train.epochs", config.train.epochs, config.train.epochs >= 1, ">= 1"),
+        ("train.learning_rate", config.train.learning_rate, config.train.learning_rate > 0, "> 0"),
+        ("train.plateau_factor", config.train.plateau_factor, 0 < config.train.plateau_factor < 1, "in (0, 1)"),
+        ("train.plateau_patience", config.train.plateau_patience, config.train.plateau_patience >= 0, ">= 0"),
+        ("train.early_stopping_patience", config.train.early_stopping_patience,
+         config.train.early_stopping_patience >= 0, ">= 0 (0 turns it off)"),
+    ]
+    if config.data.image_size is not None:
+        ok = len(config.data.image_size) == 2 and min(config.data.image_size) >= 1
+        rules.append(("data.image_size", config.data.image_size, ok, "[height, width]"))
+    for key, value, ok, expected in rules:
+        if not ok:
+            raise ConfigError(f"{source}: '{key}' must be {expected}, got {value!r}")
+
+
+def _build(schema, data: dict):
+    hints = typing.get_type_hints(schema)
+    kwargs = {
+        k: _build(hints[k], v) if dataclasses.is_dataclass(hints[k]) else v
+        for k, v in data.items()
+    }
+    return schema(**kwargs)

