@@ -77,10 +77,10 @@ def prepare(name: str, data_dir: str | None, manual_dir: str | None = None, down
 def load(name: str, data_dir: str | None, download: bool):
     """(train, test or None, class names, channels): test is None when there is no test split."""
     b = prepare(name, data_dir, download=download)
-    image_key, label_key = image_features(b)
+    _, label_key = image_features(b)
     splits = set(b.info.splits.keys())
-    train = _as_arrays(b, "train", image_key, label_key)
-    test = _as_arrays(b, "test", image_key, label_key) if (not splits or "test" in splits) else None
+    train = _as_arrays(b, "train")
+    test = _as_arrays(b, "test") if (not splits or "test" in splits) else None
     names = list(b.info.features[label_key].names)
     return train, test, names
 
@@ -127,9 +127,11 @@ def _reachable(host: str, port: int) -> bool:
     return bool(result and result[0])
 
 
-def _as_arrays(b, split: str, image_key: str, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+def _as_arrays(b, split: str) -> tuple[np.ndarray, np.ndarray]:
     import tensorflow_datasets as tfds
 
-    ds = b.as_dataset(split=split, batch_size=-1)
-    data = tfds.as_numpy(ds)
-    return np.asarray(data[image_key]), np.asarray(data[label_key]).astype(np.int32)
+    images, labels = [], []
+    for x, y in tfds.as_numpy(b.as_dataset(split=split, as_supervised=True).batch(4096)):
+        images.append(x)
+        labels.append(y)
+    return np.concatenate(images), np.concatenate(labels).astype(np.int32)

@@ -1,0 +1,43 @@
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+
+from models import Block, Pool, ResNetSpec, Stage  # noqa: E402
+
+
+def tiny_spec() -> ResNetSpec:
+    """Two blocks (one widening through zero-padding, one strided with a projection)."""
+    return ResNetSpec(
+        stem_filters=4,
+        stages=[
+            Stage(blocks=[Block(0, 6)]),
+            Stage(pool=Pool("max"), blocks=[Block(1, 8, stride=2)]),
+        ],
+        name="tiny",
+    )
+
+
+@pytest.fixture
+def tiny_arch(tmp_path):
+    path = tmp_path / "tiny.json"
+    path.write_text(tiny_spec().to_json())
+    return str(path)
+
+
+def run_automl(*args, env=None, timeout=300, cwd=None):
+    """The real `automl` command in a fresh process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+        env=full_env, timeout=timeout, cwd=cwd,
+    )
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in open(path) if line.strip()]

@@ -1,0 +1,82 @@
+"""Bad input: one line naming the problem, exit code 2, no traceback, nothing lost."""
+import pytest
+import tensorflow_datasets as tfds
+
+from conftest import run_automl
+from pipelines.cli import main
+from pipelines.datasets import tfds_source
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["train", "--dataset", "nope"], ["unknown dataset 'nope'", "digits", "mnist5k"]),
+    (["train", "--set", "train.optimizer=rmsprop"], ["'train.optimizer' must be one of", "'adam'"]),
+    (["train", "--set", "data.augment=sideways"], ["'data.augment' must be one of"]),
+    (["train", "--set", "train.epochs=0"], ["'train.epochs' must be >= 1"]),
+    (["train", "--arch", "resnet-9000"], ["unknown architecture"]),
+    (["report", "/nonexistent/run"], ["no run directory at /nonexistent/run"]),
+    (["export", "/nonexistent/run", "--out", "/tmp/x"], ["no run directory"]),
+    (["train", "--resume"], ["--resume needs --out"]),
+    (["datasets", "info"], ["needs a dataset name"]),
+])
+def test_bad_input_is_one_clear_line(capsys, argv, fragments):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_malformed_config_file_names_the_file_and_key(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epochs: many\n")
+    assert main(["train", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "'train.epochs'" in err
+
+
+def test_unknown_flag_and_choice_are_one_line():
+    for args in (["train", "--bogus"], ["search", "--strategy", "magic"]):
+        result = run_automl(*args)
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1 and "--help" in result.stderr, result.stderr
+
+
+def test_unreadable_image_folder(capsys, tmp_path):
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    (tmp_path / "imgs" / "b").mkdir()
+    (tmp_path / "imgs" / "a" / "x.png").write_bytes(b"garbage")
+    (tmp_path / "imgs" / "b" / "y.png").write_bytes(b"garbage")
+    assert main(["train", "--dataset", str(tmp_path / "imgs"), "--out", str(tmp_path / "run")]) == 2
+    assert "cannot read image" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()       # a run that never started leaves nothing behind
+
+
+def test_missing_tfds_data_fails_with_guidance_and_no_download(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
+                        lambda *a, **k: pytest.fail("must not enter tfds' 200 s download retries"))
+    monkeypatch.setattr(tfds_source, "_reachable", lambda host, port: False)
+    assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "automl datasets prepare cifar10" in err and "--manual-dir" in err
+
+
+def test_an_existing_run_is_never_overwritten(capsys, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "precious.txt").write_text("keep me")
+    assert main(["train", "--out", str(run)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (run / "precious.txt").read_text() == "keep me"
+
+
+def test_help_explains_every_flag():
+    result = run_automl("train", "--help")
+    for flag in ("--dataset", "--config", "--set", "--out", "--seed", "--resume", "--quiet", "--arch", "--data-dir"):
+        assert flag in result.stdout
+    assert "export" in run_automl("--help").stdout
+
+
+def test_datasets_list(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and "mnist5k" in out and "cifar10" in out

@@ -1,0 +1,119 @@
+import keras
+import numpy as np
+import pytest
+
+from conftest import tiny_spec
+from models import Block, Preprocess, ResNetSpec, SpecError, Stage, build_model, count, get_spec
+from models.zoo import rb_0net, rb_r18
+
+
+def test_spec_json_round_trip_keeps_everything():
+    spec = tiny_spec()
+    again = ResNetSpec.from_json(spec.to_json())
+    assert again == spec
+    assert again.signature() == spec.signature()
+
+
+def test_signature_ignores_block_ids_but_not_structure():
+    a = tiny_spec()
+    b = tiny_spec()
+    b.stages[0].blocks[0].id = 7
+    assert a.signature() == b.signature()
+    b.stages[0].blocks[0].filters = 5
+    assert a.signature() != b.signature()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(stem_filters=0), "stem_filters"),
+    (lambda d: d["stages"][0]["blocks"][0].update(filters=-3), "block 0 filters"),
+    (lambda d: d["stages"][1].update(pool={"kind": "median"}), "pool kind"),
+    (lambda d: d.update(bogus=1), "bogus"),
+    (lambda d: d["stages"][1]["blocks"][0].update(id=0), "unique"),
+])
+def test_bad_specs_are_rejected_with_the_field_named(mutate, message):
+    d = tiny_spec().to_dict()
+    mutate(d)
+    with pytest.raises(SpecError, match=message):
+        ResNetSpec.from_dict(d)
+
+
+def test_flops_match_a_hand_computation():
+    # Input 8x8x1, 10 classes. FLOPs = 2 * MACs of convs and dense layers.
+    stem = 2 * (3 * 3 * 1 * 4) * 8 * 8                      # 3x3, 1 -> 4 channels, 8x8 out
+    b0 = 2 * (3 * 3 * 4 * 6) * 8 * 8 + 2 * (3 * 3 * 6 * 6) * 8 * 8   # widening block, zero-pad skip: free
+    # max pool 2/2 -> 4x4; block 1 has stride 2 -> 2x2, and a 1x1 stride-2 projection 6 -> 8
+    b1 = 2 * (3 * 3 * 6 * 8) * 2 * 2 + 2 * (3 * 3 * 8 * 8) * 2 * 2 + 2 * (1 * 1 * 6 * 8) * 2 * 2
+    head = 2 * 8 * 10
+    cost = count(tiny_spec(), (8, 8, 1), 10)
+    assert cost.flops == stem + b0 + b1 + head == 82_336
+    params = (36 + 16) + (216 + 24 + 324 + 24) + (432 + 32 + 576 + 32 + 48) + (80 + 10)
+    assert cost.params == params
+
+
+@pytest.mark.parametrize("spec_fn, shape", [
+    (tiny_spec, (8, 8, 1)),
+    (rb_0net, (8, 8, 1)),
+    (lambda: rb_r18(width=8), (32, 32, 3)),
+    (lambda: get_spec("resnet-mini"), (28, 28, 1)),
+])
+def test_counter_agrees_with_the_built_keras_model(spec_fn, shape):
+    spec = spec_fn()
+    model = build_model(spec, shape, 10, Preprocess.scaling(255))
+    cost = count(spec, shape, 10)
+    layers = {layer.name: layer for layer in model.layers}
+    assert cost.params == sum(l.count_params() for l in model.layers if l.name != "preprocess")
+    for entry in cost.layers:  # every counted layer exists under that name with that output shape
+        assert tuple(layers[entry.name].output.shape[1:]) == entry.output_shape, entry.name
+
+
+def test_resnet18_has_the_published_parameter_count():
+    # torchvision's resnet18 has 11,689,512 trainable parameters; its three downsampling
+    # shortcuts carry a BatchNorm (2 * (128 + 256 + 512) = 1,792) that ours do not.
+    cost = count(rb_r18(), (224, 224, 3), 1000)
+    assert cost.trainable_params == 11_689_512 - 1_792
+
+
+def test_names_are_stable_when_a_block_is_inserted():
+    spec = tiny_spec()
+    grown = spec.copy()
+    grown.stages[1].blocks.insert(0, Block(grown.next_block_id(), 6, inserted=True))
+    before = {l.name for l in build_model(spec, (8, 8, 1), 10).layers}
+    after = {l.name for l in build_model(grown, (8, 8, 1), 10).layers}
+    assert before <= after
+    assert after - before == {f"block2_{p}" for p in ("conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "add")}
+
+
+def test_block_follows_eq_4_1_conv_bn_relu_then_add():
+    model = build_model(tiny_spec(), (8, 8, 1), 10)
+    chain = ["block0_conv1", "block0_bn1", "block0_relu1", "block0_conv2", "block0_bn2", "block0_relu2"]
+    for before, after in zip(chain, chain[1:]):
+        assert model.get_layer(after).input is model.get_layer(before).output, (before, after)
+    add_inputs = model.get_layer("block0_add").input
+    assert add_inputs[0] is model.get_layer("block0_pad").output
+    assert add_inputs[1] is model.get_layer("block0_relu2").output      # nothing after the add's ReLU
+    assert isinstance(model.get_layer("block0_pad"), keras.layers.Layer)   # widening: zero-pad skip
+    assert model.get_layer("block1_proj").kernel.shape == (1, 1, 6, 8)    # stride: 1x1 conv skip
+    out = model(np.zeros((2, 8, 8, 1), "float32"))
+    assert np.allclose(np.sum(out, axis=1), 1.0, atol=1e-5)              # softmax probabilities
+
+
+def test_keras_file_round_trip_with_custom_layers(tmp_path):
+    model = build_model(tiny_spec(), (8, 8, 1), 10, Preprocess(mean=[3.0], std=[2.0]))
+    x = np.random.default_rng(0).uniform(0, 16, (4, 8, 8, 1)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_zoo_names_and_spec_files(tmp_path):
+    assert get_spec("rb-0net").stem_filters == 64
+    assert len(get_spec("rb-0net").stages) == 3          # two pooling stages, no blocks
+    assert len(get_spec("rb-r18").blocks()) == 8
+    path = tmp_path / "a.json"
+    path.write_text(tiny_spec().to_json())
+    assert get_spec(str(path)) == tiny_spec()
+    with pytest.raises(SpecError, match="unknown architecture"):
+        get_spec("resnet-9000")
+    path.write_text("{not json")
+    with pytest.raises(SpecError, match="not valid JSON"):
+        get_spec(str(path))

@@ -1,0 +1,114 @@
+"""The train workflow end to end: run directory, records, resume after kill -9, devices."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import read_jsonl, run_automl
+from automl.callbacks import Checkpointer
+from pipelines.cli import main
+from pipelines.rundir import RunDir
+
+
+def test_train_writes_a_complete_run_directory(tmp_path, tiny_arch, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--arch", tiny_arch, "--set", "train.epochs=2", "--out", str(out)]) == 0
+    for name in ("config.yaml", "meta.json", "log.jsonl", "summary.json", "best.keras",
+                 "training_curves.png", "checkpoints/last.keras", "checkpoints/state.json"):
+        assert (out / name).is_file(), name
+    assert any((out / "tb").rglob("events.out.tfevents*"))                # TensorBoard log
+    (record,) = read_jsonl(out / "log.jsonl")
+    assert record["epochs"] == 2 and record["params"] > 0 and record["flops"] > 0
+    assert 0 <= record["test_accuracy"] <= 1 and record["spec"]["name"] == "tiny"
+    err = capsys.readouterr().err
+    assert "epoch 2/2" in err and "ETA" in err                             # progress lines
+    assert not list(out.rglob("*.tmp*"))                                    # no stray partial files
+
+    assert main(["report", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "tiny" in table and f"{record['test_accuracy']:.4f}" in table
+
+
+def test_quiet_prints_only_the_result(tmp_path, tiny_arch, capsys):
+    main(["train", "--arch", tiny_arch, "--set", "train.epochs=1", "--out", str(tmp_path / "r"), "--quiet"])
+    captured = capsys.readouterr()
+    assert "epoch" not in captured.err
+    assert "test accuracy" in captured.out
+
+
+def test_best_model_is_chosen_on_validation_with_loss_breaking_ties(tmp_path):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    cp = Checkpointer(tmp_path / "ck", tmp_path / "best.keras")
+    cp.set_model(model)
+    cp.on_train_begin()
+    for epoch, (acc, loss) in enumerate([(0.5, 1.0), (0.9, 0.5), (0.9, 0.3), (0.9, 0.4), (0.8, 0.1)]):
+        cp.on_epoch_end(epoch, {"val_accuracy": acc, "val_loss": loss})
+    assert cp.state["best_epoch"] == 3 and cp.state["best"] == 0.9
+    assert [h["epoch"] for h in cp.state["history"]] == [1, 2, 3, 4, 5]
+
+
+def test_schedule_state_survives_a_resume(tmp_path):
+    plateau = keras.callbacks.ReduceLROnPlateau(patience=5)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    cp = Checkpointer(tmp_path, tmp_path / "best.keras", [plateau])
+    cp.set_model(model)
+    plateau.set_model(model)
+    cp.on_train_begin()
+    plateau.wait, plateau.best = 3, 0.25
+    cp.on_epoch_end(0, {"val_accuracy": 0.5, "val_loss": 0.3})
+
+    fresh = keras.callbacks.ReduceLROnPlateau(patience=5)
+    fresh.set_model(model)
+    resumed = Checkpointer(tmp_path, tmp_path / "best.keras", [fresh])
+    resumed.set_model(model)
+    fresh.on_train_begin()          # Keras resets the callback here...
+    resumed.on_train_begin()        # ...and the checkpointer puts the saved state back
+    assert (fresh.wait, fresh.best) == (3, 0.25)
+    assert resumed.state["epoch"] == 1
+
+
+def test_resume_after_kill_continues_without_redoing_epochs(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--set", "train.epochs=12", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_file = out / "checkpoints" / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if state_file.exists() and json.loads(state_file.read_text())["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(state_file.read_text())["epoch"]
+    assert 3 <= killed_at < 12, "the run must be killed mid-training for this test to mean anything"
+    assert not (out / "summary.json").exists()
+
+    done = run_automl("train", "--resume", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"resuming after epoch {killed_at}/12" in done.stderr
+    state = json.loads(state_file.read_text())
+    assert [h["epoch"] for h in state["history"]] == list(range(1, 13))   # each epoch once
+    (record,) = read_jsonl(out / "log.jsonl")
+    assert record["epochs"] == 12
+
+    again = run_automl("train", "--resume", "--out", str(out))           # complete: nothing redone
+    assert again.returncode == 0 and "already complete" in again.stderr
+    assert len(read_jsonl(out / "log.jsonl")) == 1
+
+
+def test_mirrored_training_on_two_logical_cpu_devices(tmp_path, tiny_arch):
+    out = tmp_path / "run"
+    result = run_automl("train", "--arch", tiny_arch, "--set", "train.epochs=2",
+                        "--set", "train.distribute=mirrored", "--out", str(out),
+                        env={"AUTOML_CPU_DEVICES": "2"})
+    assert result.returncode == 0, result.stderr
+    assert "training on 2 devices (MirroredStrategy)" in result.stderr
+    assert RunDir(out).summary()["epochs"] == 2
