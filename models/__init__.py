@@ -1,15 +1,31 @@
 """Keras building blocks: architecture specs, builders, cost counting, weight transfer.
 
 No data loading and no training loops live here (imports point models <- automl <- pipelines).
+Exports load on first use, so specs and cost counting work without importing TensorFlow,
+which lets the CLI reject bad input in well under a second.
 """
-from models.builder import build_model
-from models.cost import Cost, count
-from models.preprocess import Preprocess
-from models.spec import Block, Pool, ResNetSpec, SpecError, Stage
-from models.transfer import TransferReport, transfer_weights
-from models.zoo import ARCHITECTURES, get_spec
+import importlib
 
-__all__ = [
-    "ARCHITECTURES", "Block", "Cost", "Pool", "Preprocess", "ResNetSpec", "SpecError", "Stage",
-    "TransferReport", "build_model", "count", "get_spec", "transfer_weights",
-]
+_EXPORTS = {
+    "build_model": "models.builder",
+    "Cost": "models.cost",
+    "count": "models.cost",
+    "Preprocess": "models.preprocess",
+    "Block": "models.spec",
+    "Pool": "models.spec",
+    "ResNetSpec": "models.spec",
+    "SpecError": "models.spec",
+    "Stage": "models.spec",
+    "TransferReport": "models.transfer",
+    "transfer_weights": "models.transfer",
+    "ARCHITECTURES": "models.zoo",
+    "get_spec": "models.zoo",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'models' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
 LAYER_NAME = "preprocess"
@@ -33,7 +32,10 @@ class Preprocess:
         std = np.maximum(x.std(axis=(0, 1, 2)), 1e-6)
         return cls(mean=[float(m) for m in mean], std=[float(s) for s in std])
 
-    def layer(self) -> keras.layers.Layer:
+    def layer(self):
+        """The Keras layer (Keras loads here, not at import)."""
+        import keras
+
         if self.scale is not None:
             return keras.layers.Rescaling(self.scale, name=LAYER_NAME)
         variance = [s * s for s in self.std]

@@ -6,6 +6,7 @@ Bad input ends in one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -24,16 +25,17 @@ class Parser(argparse.ArgumentParser):
 
 
 def _quiet_tensorflow() -> None:
-    # Level 2 hides TF's INFO/WARNING C++ logs. oneDNN stays on: turning it off halves
-    # conv training speed (feasibility.md §2), so its start-up line remains.
+    """Silence TensorFlow without importing it (the import takes seconds; bad input should not wait).
+
+    Level 2 hides TF's INFO/WARNING C++ logs. oneDNN stays on: turning it off halves conv
+    training speed (feasibility.md §2), so its start-up line remains.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     n = int(os.environ.get("AUTOML_CPU_DEVICES", "0") or 0)
     if n > 1:
         from automl.training import split_cpu
@@ -106,9 +108,10 @@ def _resolve_run(args, command: str):
     """The run directory and its config: new from defaults and flags, or the saved one on --resume."""
     from pipelines import config as configs
     from pipelines.rundir import RunDir
-    from pipelines.train import load_run_config
 
     if args.resume:
+        from pipelines.train import load_run_config
+
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
         if args.config or args.overrides or args.dataset or args.arch or args.seed is not None:
@@ -123,7 +126,10 @@ def _resolve_run(args, command: str):
             flags.append(f"{key}={value}")
     cfg = configs.load_config("train", args.config, flags)
     configs.check_ranges(cfg, "config")
-    # Fail on a bad architecture before any data is read or directory written.
+    # Fail on missing data or a bad architecture before any directory is written.
+    from pipelines.datasets import preflight
+
+    preflight(cfg.dataset, cfg.data)
     from models import get_spec
 
     get_spec(cfg.model.arch)
@@ -132,11 +138,15 @@ def _resolve_run(args, command: str):
 
 
 def _train_in_run(args, command: str, label: str = "") -> dict:
-    from pipelines.train import run_training
+    from pipelines.datasets import load_dataset
 
     run, cfg = _resolve_run(args, command)
     try:
-        summary = run_training(cfg, run, quiet=args.quiet, label=label)
+        # Bundled data and image folders load without TensorFlow, so their errors come first.
+        data = load_dataset(cfg.dataset, cfg.data)
+        from pipelines.train import run_training
+
+        summary = run_training(cfg, run, quiet=args.quiet, label=label, data=data)
     except UsageError:
         if not args.resume:
             run.discard_if_untouched()  # e.g. the dataset is missing: leave no empty run behind
@@ -209,11 +219,12 @@ def cmd_datasets(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_tensorflow()
-    from models import SpecError
-
     try:
         return args.func(args)
-    except (UsageError, SpecError) as e:
+    except Exception as e:
+        spec = sys.modules.get("models.spec")  # loaded whenever a SpecError can exist
+        if not isinstance(e, UsageError) and not (spec and isinstance(e, spec.SpecError)):
+            raise
         print(f"automl {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,14 +10,19 @@ from automl.callbacks import Checkpointer, Progress, format_duration, load_state
 from automl.training import compile_classifier, distribution_strategy, schedule_callbacks
 from models import build_model, count, get_spec
 from pipelines import config as configs
-from pipelines.datasets import ImageDataset, load_dataset
+from pipelines.datasets import load_dataset
+from pipelines.datasets.base import ImageDataset
 from pipelines.datasets.tfdata import pipeline
 from pipelines.plots import training_curves
 from pipelines.rundir import RunDir
 
 
-def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "") -> dict:
-    """Train (or resume) the configured architecture; returns the run summary."""
+def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
+                 data: ImageDataset | None = None) -> dict:
+    """Train (or resume) the configured architecture; returns the run summary.
+
+    `data` is the loaded dataset, or None to load it here.
+    """
     say = _printer(quiet)
     done = run.summary()
     if done is not None:
@@ -25,7 +30,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "") -> dict
         return done
 
     keras.utils.set_random_seed(cfg.seed)
-    data = load_dataset(cfg.dataset, cfg.data)
+    data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
     spec = get_spec(cfg.model.arch)
     cost = count(spec, data.input_shape, data.num_classes)
     augment = data.default_augment() if cfg.data.augment == "auto" else cfg.data.augment

@@ -9,6 +9,8 @@ from pipelines.datasets import tfds_source
 
 @pytest.mark.parametrize("argv, fragments", [
     (["train", "--dataset", "nope"], ["unknown dataset 'nope'", "digits", "mnist5k"]),
+    (["train", "--dataset", "/nonexistent/folder"], ["image folder /nonexistent/folder does not exist"]),
+    (["train", "--dataset", "no such name!"], ["unknown dataset"]),
     (["train", "--set", "train.optimizer=rmsprop"], ["'train.optimizer' must be one of", "'adam'"]),
     (["train", "--set", "data.augment=sideways"], ["'data.augment' must be one of"]),
     (["train", "--set", "train.epochs=0"], ["'train.epochs' must be >= 1"]),
@@ -80,3 +82,14 @@ def test_datasets_list(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert "digits" in out and "mnist5k" in out and "cifar10" in out
+
+
+def test_missing_data_is_reported_before_tensorflow_loads(tmp_path):
+    # TensorFlow's import prints its oneDNN banner to stderr; one line means the check ran
+    # first, so the failure comes in about a second rather than after the import.
+    result = run_automl("train", "--dataset", "cifar10", "--data-dir", str(tmp_path),
+                        "--set", "data.download=false", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert "downloading is off" in result.stderr and "automl datasets prepare cifar10" in result.stderr
+    assert not (tmp_path / "run").exists()

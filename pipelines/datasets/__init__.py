@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.datasets import bundled, folder, tfds_source
-from pipelines.datasets.base import ImageDataset, from_arrays
 from pipelines.errors import UsageError
+
+# Only light modules are imported here: the CLI checks datasets before TensorFlow loads.
 
 # name -> (loader, kind, pixel_max, description)
 BUNDLED = {
@@ -15,11 +16,14 @@ BUNDLED = {
 TFDS_EXAMPLES = ("cifar10", "cifar100", "mnist", "fashion_mnist", "emnist", "smallnorb")
 
 
-def load_dataset(name: str, data) -> ImageDataset:
+def load_dataset(name: str, data):
     """`name` is a bundled dataset, a tensorflow-datasets name, or a folder of images.
 
     `data` is the run config's DataConfig (splits, data dir, download, image size).
+    Returns a pipelines.datasets.base.ImageDataset.
     """
+    from pipelines.datasets.base import from_arrays
+
     split_args = dict(
         validation_split=data.validation_split, test_split=data.test_split, split_seed=data.split_seed,
     )
@@ -36,7 +40,20 @@ def load_dataset(name: str, data) -> ImageDataset:
         # scaled to [0, 1] and never flipped (seed 002 §2.3).
         kind = "digits" if train[0].shape[-1] == 1 else "natural"
         return from_arrays(name, train, test, names, kind, 255.0, **split_args)
-    raise UsageError(
+    raise _unknown(name)
+
+
+def preflight(name: str, data) -> None:
+    """Fail in about a second, before TensorFlow loads, on an unknown or unavailable dataset."""
+    if name in BUNDLED or Path(name).is_dir() or _looks_like_path(name):
+        return
+    if not tfds_source.is_tfds_name(name):
+        raise _unknown(name)
+    tfds_source.prepare(name, data.data_dir, download=data.download)
+
+
+def _unknown(name: str) -> UsageError:
+    return UsageError(
         f"unknown dataset {name!r}: choose {', '.join(BUNDLED)}, any tensorflow-datasets "
         f"image-classification name ({', '.join(TFDS_EXAMPLES)}, ...), or a folder of images "
         "with one subfolder per class"
@@ -47,4 +64,4 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "/" in name
 
 
-__all__ = ["BUNDLED", "ImageDataset", "load_dataset"]
+__all__ = ["BUNDLED", "load_dataset", "preflight"]

@@ -19,9 +19,14 @@ PROBE_TIMEOUT_S = 3.0
 
 
 def is_tfds_name(name: str) -> bool:
+    """A registry lookup; never tfds.list_builders(), which asks Google Cloud (4 s, online)."""
     import tensorflow_datasets as tfds
 
-    return name.split(":")[0].split("/")[0] in set(tfds.list_builders())
+    try:
+        tfds.builder_cls(name.split(":")[0].split("/")[0])
+        return True
+    except (tfds.core.registered.DatasetNotFoundError, ValueError):  # ValueError: not a name at all
+        return False
 
 
 def builder(name: str, data_dir: str | None):
