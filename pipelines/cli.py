@@ -110,14 +110,12 @@ def _resolve_run(args, command: str):
     from pipelines.rundir import RunDir
 
     if args.resume:
-        from pipelines.train import load_run_config
-
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
         if args.config or args.overrides or args.dataset or args.arch or args.seed is not None:
             raise UsageError("--resume continues a run with its saved config; drop --config/--set/--dataset/--arch/--seed")
         run = RunDir.open(args.out)
-        return run, load_run_config(run)
+        return run, run.load_config()
 
     flags = list(args.overrides)
     for key, value in (("dataset", args.dataset), ("seed", args.seed), ("model.arch", args.arch),
@@ -143,7 +141,7 @@ def _train_in_run(args, command: str, label: str = "") -> dict:
     run, cfg = _resolve_run(args, command)
     try:
         # Bundled data and image folders load without TensorFlow, so their errors come first.
-        data = load_dataset(cfg.dataset, cfg.data)
+        data = None if run.summary() else load_dataset(cfg.dataset, cfg.data)
         from pipelines.train import run_training
 
         summary = run_training(cfg, run, quiet=args.quiet, label=label, data=data)

@@ -69,6 +69,12 @@ class RunDir:
     def config(self) -> dict:
         return yaml.safe_load((self.path / self.CONFIG).read_text())
 
+    def load_config(self, schema: str = "train"):
+        """The saved, resolved config as typed objects."""
+        from pipelines import config as configs
+
+        return configs.from_dict(schema, self.config(), str(self.path / self.CONFIG))
+
     def meta(self) -> dict:
         return json.loads((self.path / self.META).read_text())
 

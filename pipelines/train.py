@@ -9,7 +9,6 @@ import keras
 from automl.callbacks import Checkpointer, Progress, format_duration, load_state
 from automl.training import compile_classifier, distribution_strategy, schedule_callbacks
 from models import build_model, count, get_spec
-from pipelines import config as configs
 from pipelines.datasets import load_dataset
 from pipelines.datasets.base import ImageDataset
 from pipelines.datasets.tfdata import pipeline
@@ -105,10 +104,6 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say) 
         f"test accuracy {record['test_accuracy']:.4f} ({format_duration(record['wall_seconds'])})")
     say(f"run saved in {run.path}; export it with `automl export {run.path} --out DIR`")
     return summary
-
-
-def load_run_config(run: RunDir):
-    return configs.from_dict("train", run.config(), str(run.path / RunDir.CONFIG))
 
 
 def _printer(quiet: bool):

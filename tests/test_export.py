@@ -8,7 +8,6 @@ import numpy as np
 
 from pipelines.cli import main
 from pipelines.datasets import load_dataset
-from pipelines.train import load_run_config
 from pipelines.rundir import RunDir
 
 SERVE = """
@@ -31,7 +30,7 @@ def test_default_training_reaches_97_percent_and_serves_identically(tmp_path):
     info = json.loads((export / "export.json").read_text())
     assert info["class_names"] == [str(i) for i in range(10)] and info["input"]["shape"] == [None, 8, 8, 1]
 
-    data = load_dataset("digits", load_run_config(RunDir(run)).data)
+    data = load_dataset("digits", RunDir(run).load_config().data)
     x = data.x_test[:64].astype("float32")           # raw pixels, 0..16: preprocessing is in the model
     np.save(tmp_path / "x.npy", x)
     subprocess.run([sys.executable, "-c", SERVE, str(export / "saved_model"), str(tmp_path / "x.npy"),

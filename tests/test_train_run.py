@@ -112,3 +112,19 @@ def test_mirrored_training_on_two_logical_cpu_devices(tmp_path, tiny_arch):
     assert result.returncode == 0, result.stderr
     assert "training on 2 devices (MirroredStrategy)" in result.stderr
     assert RunDir(out).summary()["epochs"] == 2
+
+
+def test_early_stopping_ends_a_training_that_stopped_improving(tmp_path, tiny_arch):
+    out = tmp_path / "run"
+    # A learning rate of 1e-12 cannot move validation loss: patience 1 stops after 2 epochs.
+    assert main(["train", "--arch", tiny_arch, "--out", str(out), "--quiet",
+                 "--set", "train.epochs=30", "--set", "train.early_stopping_patience=1",
+                 "--set", "train.optimizer=sgd", "--set", "train.learning_rate=1e-12"]) == 0
+    (record,) = read_jsonl(out / "log.jsonl")
+    assert 2 <= record["epochs"] <= 4   # BatchNorm statistics still drift a little; 30 = never stopped
+
+
+@pytest.mark.slow
+def test_default_training_on_mnist5k(tmp_path):
+    assert main(["train", "--dataset", "mnist5k", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert RunDir(tmp_path / "run").summary()["test_accuracy"] >= 0.97
