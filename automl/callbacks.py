@@ -24,6 +24,26 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: a step made the weights non-finite."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training loudly, not silently like TerminateOnNaN, when the loss is not finite."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(
+                f"training diverged in epoch {self._epoch + 1}, batch {batch + 1}: the loss is {float(loss)}, "
+                "so a step made the weights non-finite; lower the learning rate (for phs: use "
+                "discretization semi_implicit, or a smaller learning_rate * friction / mass)"
+            )
+
+
 class Progress(keras.callbacks.Callback):
     """One line per epoch: metrics, learning rate, epoch time and the ETA of the training."""
 

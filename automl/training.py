@@ -8,9 +8,20 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from automl.callbacks import StopOnNonFinite
+from automl.optimizers import GoalOrientedBraking, PortHamiltonian
+
+
+def _phs(cfg) -> PortHamiltonian:
+    return PortHamiltonian(cfg.phs.learning_rate, mass=cfg.phs.mass, friction=cfg.phs.friction,
+                           discretization=cfg.phs.discretization)
+
+
 OPTIMIZERS = {
     "adam": lambda cfg: keras.optimizers.Adam(cfg.learning_rate),
     "sgd": lambda cfg: keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum),
+    "phs": _phs,
+    "phs-go": _phs,  # the same optimizer; schedule_callbacks adds the braking
 }
 
 
@@ -27,13 +38,18 @@ def compile_classifier(model: keras.Model, cfg) -> keras.Model:
     return model
 
 
-def schedule_callbacks(cfg) -> list[keras.callbacks.Callback]:
-    callbacks = [
-        keras.callbacks.ReduceLROnPlateau(
+def schedule_callbacks(cfg, stream=None) -> list[keras.callbacks.Callback]:
+    """The callbacks that steer a training: divergence guard, braking, LR schedule, stopping."""
+    callbacks: list[keras.callbacks.Callback] = [StopOnNonFinite()]
+    if cfg.optimizer == "phs-go":
+        callbacks.append(GoalOrientedBraking(
+            cfg.phs.brake_goal, cfg.phs.brake_factor, cfg.phs.brake_mode, cfg.phs.monitor, stream=stream,
+        ))
+    if cfg.reduce_lr_on_plateau:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             min_lr=cfg.min_lr, verbose=0,
-        )
-    ]
+        ))
     if cfg.early_stopping_patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=cfg.early_stopping_patience, verbose=0,

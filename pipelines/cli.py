@@ -59,6 +59,9 @@ def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> N
     p.add_argument("--arch", metavar="NAME|SPEC.json",
                    help="architecture: rb-0net, rb-r18, rb-r18-cifar, resnet-mini, or a spec .json file")
     p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
+    p.add_argument("--optimizer", choices=["adam", "sgd", "phs", "phs-go"],
+                   help="adam (default), sgd, phs (port-Hamiltonian, fixed friction) or phs-go "
+                        "(goal-oriented braking); tune with --set train.phs.KEY=VALUE")
 
 
 def build_parser() -> Parser:
@@ -112,14 +115,15 @@ def _resolve_run(args, command: str):
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
-        if args.config or args.overrides or args.dataset or args.arch or args.seed is not None:
-            raise UsageError("--resume continues a run with its saved config; drop --config/--set/--dataset/--arch/--seed")
+        if args.config or args.overrides or args.dataset or args.arch or args.optimizer or args.seed is not None:
+            raise UsageError("--resume continues a run with its saved config; "
+                             "drop --config/--set/--dataset/--arch/--optimizer/--seed")
         run = RunDir.open(args.out)
         return run, run.load_config()
 
     flags = list(args.overrides)
     for key, value in (("dataset", args.dataset), ("seed", args.seed), ("model.arch", args.arch),
-                       ("data.data_dir", args.data_dir)):
+                       ("data.data_dir", args.data_dir), ("train.optimizer", args.optimizer)):
         if value is not None:
             flags.append(f"{key}={value}")
     cfg = configs.load_config("train", args.config, flags)
@@ -214,17 +218,33 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def _exit_code(error: Exception) -> int | None:
+    """2 for bad input, 1 for a training that diverged, None for a bug (shown with its traceback).
+
+    The error classes are looked up only if their modules were loaded: an error of a
+    module that was never imported cannot have been raised.
+    """
+    if isinstance(error, UsageError):
+        return 2
+    spec, callbacks = sys.modules.get("models.spec"), sys.modules.get("automl.callbacks")
+    if spec and isinstance(error, spec.SpecError):
+        return 2
+    if callbacks and isinstance(error, callbacks.TrainingDiverged):
+        return 1
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_tensorflow()
     try:
         return args.func(args)
     except Exception as e:
-        spec = sys.modules.get("models.spec")  # loaded whenever a SpecError can exist
-        if not isinstance(e, UsageError) and not (spec and isinstance(e, spec.SpecError)):
+        code = _exit_code(e)
+        if code is None:
             raise
         print(f"automl {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return code
     except KeyboardInterrupt:
         print(f"automl {args.command}: interrupted; completed work is saved (continue with --resume --out RUN)",
               file=sys.stderr)

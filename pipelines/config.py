@@ -42,11 +42,25 @@ class ModelConfig:
 
 
 @dataclass
+class PhsConfig:
+    learning_rate: float
+    mass: float
+    friction: float
+    discretization: Literal["semi_implicit", "explicit"]
+    brake_goal: float
+    brake_mode: Literal["absolute", "relative"]
+    brake_factor: float
+    monitor: Literal["running", "epoch"]
+
+
+@dataclass
 class TrainConfig:
     epochs: int
-    optimizer: Literal["adam", "sgd"]
+    optimizer: Literal["adam", "sgd", "phs", "phs-go"]
     learning_rate: float
     momentum: float
+    phs: PhsConfig
+    reduce_lr_on_plateau: bool
     plateau_factor: float
     plateau_patience: int
     min_lr: float
@@ -216,6 +230,16 @@ def check_ranges(config: TrainRunConfig, source: str = "config") -> None:
         ("train.plateau_patience", config.train.plateau_patience, config.train.plateau_patience >= 0, ">= 0"),
         ("train.early_stopping_patience", config.train.early_stopping_patience,
          config.train.early_stopping_patience >= 0, ">= 0 (0 turns it off)"),
+    ]
+    phs = config.train.phs
+    rules += [
+        ("train.phs.learning_rate", phs.learning_rate, phs.learning_rate > 0, "> 0"),
+        ("train.phs.mass", phs.mass, phs.mass > 0, "> 0"),
+        ("train.phs.friction", phs.friction, phs.friction >= 0, ">= 0"),
+        ("train.phs.brake_factor", phs.brake_factor, phs.brake_factor >= 1, ">= 1"),
+        ("train.phs.brake_goal", phs.brake_goal,
+         0 < phs.brake_goal < 1 if phs.brake_mode == "relative" else phs.brake_goal > 0,
+         "in (0, 1) for brake_mode relative" if phs.brake_mode == "relative" else "> 0"),
     ]
     if config.data.image_size is not None:
         ok = len(config.data.image_size) == 2 and min(config.data.image_size) >= 1

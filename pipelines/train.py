@@ -58,7 +58,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     if strategy.num_replicas_in_sync > 1:
         say(f"training on {strategy.num_replicas_in_sync} devices ({type(strategy).__name__})")
 
-    schedule = schedule_callbacks(cfg.train)
+    schedule = schedule_callbacks(cfg.train, stream=False if quiet else None)
     checkpointer = Checkpointer(run.checkpoints, run.best_path, schedule)
     callbacks = [*schedule, checkpointer, keras.callbacks.TensorBoard(str(run.path / "tb"))]
     if not quiet:
@@ -66,10 +66,21 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     if not checkpointer.state["finished"]:
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
                   initial_epoch=checkpointer.state["epoch"], callbacks=callbacks, verbose=0, shuffle=False)
-    return _finish(cfg, run, data, spec, cost, checkpointer.state, say)
+    return _finish(cfg, run, data, spec, cost, checkpointer.state, say, braking=_braking(model, checkpointer.state))
 
 
-def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say) -> dict:
+def _braking(model, state: dict) -> dict | None:
+    """Where goal-oriented braking fired: the optimizer's step, and the epoch it ended."""
+    optimizer = model.optimizer
+    if not getattr(optimizer, "is_braked", False):
+        return None
+    start = optimizer.initial_friction
+    epoch = next((h["epoch"] for h in state["history"] if h.get("friction", start) > start), None)
+    return {"epoch": epoch, "step": int(keras.ops.convert_to_numpy(optimizer.brake_step)),
+            "friction": float(keras.ops.convert_to_numpy(optimizer.friction))}
+
+
+def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, braking=None) -> dict:
     """Test the model chosen on validation, once, and write the record and summary."""
     best = keras.models.load_model(run.best_path)
     batch = cfg.data.batch_size
@@ -79,6 +90,8 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say) 
     record = {
         "kind": "train",
         "arch": spec.name,
+        "optimizer": cfg.train.optimizer,
+        "braking": braking,
         "spec": spec.to_dict(),
         "params": cost.params,
         "flops": cost.flops,
@@ -96,7 +109,7 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say) 
         "command": "train",
         "dataset": data.name,
         "best_model": RunDir.BEST,
-        **{k: record[k] for k in ("arch", "params", "flops", "epochs", "best_epoch",
+        **{k: record[k] for k in ("arch", "optimizer", "braking", "params", "flops", "epochs", "best_epoch",
                                    "val_accuracy", "test_accuracy", "wall_seconds")},
     }
     run.write_summary(summary)
