@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.spec import HEAD, STEM, Pool, ResNetSpec, block_layer, same_out, shortcut_kind
+from models.spec import (
+    HEAD, STEM, Conv, ConvNetSpec, Pool, ResNetSpec, SpecError, block_layer, conv_out, same_out, shortcut_kind,
+)
 
 
 @dataclass
@@ -36,7 +38,9 @@ class Cost:
         return {layer.name: layer for layer in self.layers}
 
 
-def count(spec: ResNetSpec, input_shape: tuple[int, int, int], num_classes: int) -> Cost:
+def count(spec: ResNetSpec | ConvNetSpec, input_shape: tuple[int, int, int], num_classes: int) -> Cost:
+    if isinstance(spec, ConvNetSpec):
+        return _count_convnet(spec, input_shape, num_classes)
     h, w, c = (int(v) for v in input_shape)
     layers: list[LayerCost] = []
 
@@ -63,21 +67,45 @@ def count(spec: ResNetSpec, input_shape: tuple[int, int, int], num_classes: int)
         pool(stage.pool)
         for b in stage.blocks:
             h_in, w_in, kind = h, w, shortcut_kind(c, b)
-            conv(block_layer(b.id, "conv1"), c, b.filters, b.kernel, b.stride)
-            bn(block_layer(b.id, "bn1"), b.filters)
-            conv(block_layer(b.id, "conv2"), b.filters, b.filters, b.kernel, 1)
+            conv(block_layer(b.id, "conv1"), c, b.inner, b.kernel, b.stride)
+            bn(block_layer(b.id, "bn1"), b.inner)
+            conv(block_layer(b.id, "conv2"), b.inner, b.filters, b.kernel, 1)
             bn(block_layer(b.id, "bn2"), b.filters)
             if kind == "conv":
                 h, w = h_in, w_in
                 conv(block_layer(b.id, "proj"), c, b.filters, 1, b.stride)
             c = b.filters
 
-    features = c
-    for i, units in enumerate(spec.head_units):
+    return _with_head(layers, c, spec.head_units, num_classes)
+
+
+def _count_convnet(spec: ConvNetSpec, input_shape, num_classes: int) -> Cost:
+    h, w, c = (int(v) for v in input_shape)
+    layers: list[LayerCost] = []
+    for i, layer in enumerate(spec.layers):
+        if isinstance(layer, Pool):
+            h, w = same_out(h, layer.stride), same_out(w, layer.stride)
+            continue
+        h, w = conv_out(h, layer.kernel, layer.stride, layer.padding), conv_out(w, layer.kernel, layer.stride, layer.padding)
+        weights = layer.kernel * layer.kernel * c * layer.filters
+        bias = 0 if layer.batch_norm else layer.filters
+        layers.append(LayerCost(f"conv{i}", "conv", (h, w, layer.filters), 2 * weights * h * w,
+                                weights + bias, weights + bias))
+        if layer.batch_norm:
+            layers.append(LayerCost(f"conv{i}_bn", "bn", (h, w, layer.filters), 0, 4 * layer.filters, 2 * layer.filters))
+        c = layer.filters
+    features = c if spec.head == "gap" else h * w * c
+    return _with_head(layers, features, spec.dense_units, num_classes)
+
+
+def _with_head(layers: list[LayerCost], features: int, hidden: list[int], num_classes: int) -> Cost:
+    for layer in layers:
+        if min(layer.output_shape) < 1:
+            raise SpecError(f"the architecture does not fit the input: {layer.name} would output {layer.output_shape}")
+    for i, units in enumerate(hidden):
         layers.append(_dense(f"{HEAD}_dense{i}", features, units))
         features = units
     layers.append(_dense(f"{HEAD}_out", features, num_classes))
-
     return Cost(
         flops=sum(layer.flops for layer in layers),
         params=sum(layer.params for layer in layers),

@@ -32,11 +32,17 @@ class Pool:
 @dataclass
 class Block:
     id: int
-    filters: int
+    filters: int  # width of the second conv: the block's output
     stride: int = 1
     kernel: int = 3
     # ResBuilder's LayerLasso only ever removes blocks that it inserted itself.
     inserted: bool = False
+    # Width of the first conv; None means `filters`. MorphNet resizes each conv on its own.
+    mid_filters: int | None = None
+
+    @property
+    def inner(self) -> int:
+        return self.filters if self.mid_filters is None else self.mid_filters
 
 
 @dataclass
@@ -122,7 +128,11 @@ class ResNetSpec:
         except OSError as e:
             raise SpecError(f"cannot read architecture spec {path}: {e.strerror}") from None
         try:
-            return cls.from_json(text)
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise SpecError(f"architecture spec is not valid JSON: {e}") from None
+            return spec_from_dict(data) if cls is ResNetSpec else cls.from_dict(data)
         except SpecError as e:
             raise SpecError(f"{path}: {e}") from None
 
@@ -153,8 +163,93 @@ class ResNetSpec:
             raise SpecError(f"block ids must be unique, got {ids}")
         for b in self.blocks():
             positive(b.filters, f"block {b.id} filters")
+            positive(b.inner, f"block {b.id} mid_filters")
             positive(b.stride, f"block {b.id} stride")
             positive(b.kernel, f"block {b.id} kernel")
+
+
+@dataclass
+class Conv:
+    filters: int
+    kernel: int = 3
+    stride: int = 1
+    padding: str = "same"
+    batch_norm: bool = False
+
+
+@dataclass
+class ConvNetSpec:
+    """A plain stack: convs (each optionally with BN, then ReLU) and pools, then a head of
+    flatten or global average pooling, hidden dense layers and the classifier."""
+
+    layers: list = field(default_factory=list)  # Conv and Pool, in order
+    head: str = "flatten"
+    dense_units: list[int] = field(default_factory=list)
+    bn_momentum: float = 0.9
+    name: str = "convnet"
+
+    def to_dict(self) -> dict:
+        layers = [{"conv": asdict(l)} if isinstance(l, Conv) else {"pool": asdict(l)} for l in self.layers]
+        return {"type": "convnet", "layers": layers, "head": self.head, "dense_units": list(self.dense_units),
+                "bn_momentum": self.bn_momentum, "name": self.name}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def signature(self) -> str:
+        d = self.to_dict()
+        d.pop("name")
+        return json.dumps(d, sort_keys=True)
+
+    def copy(self) -> "ConvNetSpec":
+        return copy.deepcopy(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConvNetSpec":
+        d = dict(d)
+        d.pop("type", None)
+        try:
+            layers = []
+            for item in d.pop("layers", []):
+                (kind, args), = item.items()
+                layers.append(Conv(**args) if kind == "conv" else _pool(args) if kind == "pool" else None)
+                if layers[-1] is None:
+                    raise SpecError(f"a convnet layer is 'conv' or 'pool', got {kind!r}")
+            spec = cls(layers=layers, **d)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise SpecError(f"bad architecture spec: {e}") from None
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Conv):
+                for what in ("filters", "kernel", "stride"):
+                    value = getattr(layer, what)
+                    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                        raise SpecError(f"layer {i} {what} must be a positive integer, got {value!r}")
+                if layer.padding not in ("same", "valid"):
+                    raise SpecError(f"layer {i} padding must be 'same' or 'valid', got {layer.padding!r}")
+            elif isinstance(layer, Pool):
+                if layer.kind not in POOL_KINDS:
+                    raise SpecError(f"pool kind must be one of {POOL_KINDS}, got {layer.kind!r}")
+            else:
+                raise SpecError(f"layer {i} is neither a Conv nor a Pool")
+        if self.head not in ("flatten", "gap"):
+            raise SpecError(f"head must be 'flatten' or 'gap', got {self.head!r}")
+        if not any(isinstance(l, Conv) for l in self.layers):
+            raise SpecError("a convnet spec needs at least one conv layer")
+
+
+def spec_from_dict(d: dict):
+    """A ResNetSpec or ConvNetSpec, by the dict's "type"."""
+    if isinstance(d, dict) and d.get("type") == "convnet":
+        return ConvNetSpec.from_dict(d)
+    return ResNetSpec.from_dict(d)
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: str) -> int:
+    return same_out(size, stride) if padding == "same" else (size - kernel) // stride + 1
 
 
 def _pool(d) -> Pool | None:

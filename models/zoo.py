@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.spec import Block, Pool, ResNetSpec, SpecError, Stage
+from models.spec import Block, Conv, ConvNetSpec, Pool, ResNetSpec, SpecError, Stage
 
 
 def rb_0net(filters: int = 64, pooling_stages: int = 2) -> ResNetSpec:
@@ -49,15 +49,28 @@ def resnet_mini() -> ResNetSpec:
     return ResNetSpec(stem_filters=32, stem_kernel=3, stages=stages, name="resnet-mini")
 
 
+def lenet5_like() -> ConvNetSpec:
+    """The port-Hamiltonian study's net, seed 002 §3.3: "two convolutional, one pooling and two
+    fully connected layers" with 5x5 filters and "44,426 weights". The exact widths cannot be
+    recovered (reference ambiguity 18); 6 and 16 filters (LeNet-5's) with 'valid' padding and a
+    26-unit hidden layer give 44,468 weights on 28x28x1 inputs, the closest LeNet-like count.
+    """
+    return ConvNetSpec(
+        layers=[Conv(6, 5, padding="valid"), Conv(16, 5, padding="valid"), Pool("max")],
+        head="flatten", dense_units=[26], name="lenet5-like",
+    )
+
+
 ARCHITECTURES = {
     "rb-0net": rb_0net,
     "rb-r18": rb_r18,
     "rb-r18-cifar": lambda: rb_r18(imagenet_stem=False),
     "resnet-mini": resnet_mini,
+    "lenet5-like": lenet5_like,
 }
 
 
-def get_spec(name_or_path: str) -> ResNetSpec:
+def get_spec(name_or_path: str) -> ResNetSpec | ConvNetSpec:
     """A named architecture, or a spec JSON file."""
     if name_or_path in ARCHITECTURES:
         return ARCHITECTURES[name_or_path]()

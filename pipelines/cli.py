@@ -57,7 +57,7 @@ def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> N
                    help="continue the run in --out from its last completed epoch, with its saved config")
     p.add_argument("--quiet", action="store_true", help="print only the final result")
     p.add_argument("--arch", metavar="NAME|SPEC.json",
-                   help="architecture: rb-0net, rb-r18, rb-r18-cifar, resnet-mini, or a spec .json file")
+                   help="architecture: rb-0net, rb-r18, rb-r18-cifar, resnet-mini, lenet5-like, or a spec .json file")
     p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
     p.add_argument("--optimizer", choices=["adam", "sgd", "phs", "phs-go"],
                    help="adam (default), sgd, phs (port-Hamiltonian, fixed friction) or phs-go "

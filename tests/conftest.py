@@ -12,12 +12,13 @@ from models import Block, Pool, ResNetSpec, Stage  # noqa: E402
 
 
 def tiny_spec() -> ResNetSpec:
-    """Two blocks (one widening through zero-padding, one strided with a projection)."""
+    """Two blocks: one widening through zero-padding; one strided, with a projection and a
+    narrower first conv."""
     return ResNetSpec(
         stem_filters=4,
         stages=[
             Stage(blocks=[Block(0, 6)]),
-            Stage(pool=Pool("max"), blocks=[Block(1, 8, stride=2)]),
+            Stage(pool=Pool("max"), blocks=[Block(1, 8, stride=2, mid_filters=5)]),
         ],
         name="tiny",
     )

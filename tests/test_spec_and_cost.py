@@ -4,7 +4,8 @@ import pytest
 
 from conftest import tiny_spec
 from models import Block, Preprocess, ResNetSpec, SpecError, Stage, build_model, count, get_spec
-from models.zoo import rb_0net, rb_r18
+from models.spec import Conv, ConvNetSpec, Pool as PoolSpec, spec_from_dict
+from models.zoo import lenet5_like, rb_0net, rb_r18
 
 
 def test_spec_json_round_trip_keeps_everything():
@@ -41,12 +42,13 @@ def test_flops_match_a_hand_computation():
     # Input 8x8x1, 10 classes. FLOPs = 2 * MACs of convs and dense layers.
     stem = 2 * (3 * 3 * 1 * 4) * 8 * 8                      # 3x3, 1 -> 4 channels, 8x8 out
     b0 = 2 * (3 * 3 * 4 * 6) * 8 * 8 + 2 * (3 * 3 * 6 * 6) * 8 * 8   # widening block, zero-pad skip: free
-    # max pool 2/2 -> 4x4; block 1 has stride 2 -> 2x2, and a 1x1 stride-2 projection 6 -> 8
-    b1 = 2 * (3 * 3 * 6 * 8) * 2 * 2 + 2 * (3 * 3 * 8 * 8) * 2 * 2 + 2 * (1 * 1 * 6 * 8) * 2 * 2
+    # max pool 2/2 -> 4x4; block 1 has stride 2 -> 2x2, conv1 6 -> 5, conv2 5 -> 8, and a 1x1
+    # stride-2 projection 6 -> 8
+    b1 = 2 * (3 * 3 * 6 * 5) * 2 * 2 + 2 * (3 * 3 * 5 * 8) * 2 * 2 + 2 * (1 * 1 * 6 * 8) * 2 * 2
     head = 2 * 8 * 10
     cost = count(tiny_spec(), (8, 8, 1), 10)
-    assert cost.flops == stem + b0 + b1 + head == 82_336
-    params = (36 + 16) + (216 + 24 + 324 + 24) + (432 + 32 + 576 + 32 + 48) + (80 + 10)
+    assert cost.flops == stem + b0 + b1 + head == 79_312
+    params = (36 + 16) + (216 + 24 + 324 + 24) + (270 + 20 + 360 + 32 + 48) + (80 + 10)
     assert cost.params == params
 
 
@@ -55,6 +57,9 @@ def test_flops_match_a_hand_computation():
     (rb_0net, (8, 8, 1)),
     (lambda: rb_r18(width=8), (32, 32, 3)),
     (lambda: get_spec("resnet-mini"), (28, 28, 1)),
+    (lenet5_like, (28, 28, 1)),
+    (lambda: ConvNetSpec(layers=[Conv(8, 3, stride=2, batch_norm=True), PoolSpec("avg"), Conv(4, 1)],
+                         head="gap", dense_units=[5]), (9, 9, 3)),
 ])
 def test_counter_agrees_with_the_built_keras_model(spec_fn, shape):
     spec = spec_fn()
@@ -117,3 +122,19 @@ def test_zoo_names_and_spec_files(tmp_path):
     path.write_text("{not json")
     with pytest.raises(SpecError, match="not valid JSON"):
         get_spec(str(path))
+
+
+def test_lenet5_like_is_the_thesis_size_and_round_trips():
+    spec = lenet5_like()
+    cost = count(spec, (28, 28, 1), 10)
+    # conv 5x5 1->6 valid (24x24), conv 5x5 6->16 valid (20x20), pool -> 10x10x16 = 1600, dense 26, dense 10
+    assert cost.params == (150 + 6) + (2400 + 16) + (1600 * 26 + 26) + (26 * 10 + 10) == 44_468
+    assert cost.flops == 2 * (150 * 24 * 24 + 2400 * 20 * 20 + 1600 * 26 + 26 * 10)
+    assert spec_from_dict(spec.to_dict()) == spec
+    with pytest.raises(SpecError, match="padding"):
+        spec_from_dict({**spec.to_dict(), "layers": [{"conv": {"filters": 4, "padding": "full"}}]})
+
+
+def test_an_architecture_too_deep_for_the_input_is_rejected():
+    with pytest.raises(SpecError, match="does not fit the input: conv1 would output"):
+        count(lenet5_like(), (8, 8, 1), 10)

@@ -16,9 +16,10 @@ def test_transfer_copies_same_name_and_shape_and_keeps_the_rest():
     report = transfer_weights(source, target)
 
     assert "stem_conv" in report.copied and "block0_conv1" in report.copied
-    assert {"block1_conv1", "head_out"} <= set(report.skipped)
+    assert {"block1_conv2", "head_out"} <= set(report.skipped)
+    assert "block1_conv1" in report.copied          # its own width (mid_filters) did not change
     np.testing.assert_array_equal(target.get_layer("block0_conv2").get_weights()[0],
                                   source.get_layer("block0_conv2").get_weights()[0])
-    for name in ("block1_conv1", "block2_conv1"):  # changed and new layers keep their init
+    for name in ("block1_conv2", "block2_conv1"):  # changed and new layers keep their init
         np.testing.assert_array_equal(target.get_layer(name).get_weights()[0], fresh[name][0])
     assert 0 < report.fraction < 1
