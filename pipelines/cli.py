@@ -13,9 +13,10 @@ from pathlib import Path
 
 from pipelines.errors import UsageError
 
-SEARCH_STRATEGIES = {
-    # ResBuilder (issue 3) and evolution (issue 4) register here as they land.
-    "fixed": "train the given architecture (--arch) as it is: the thesis' fixed-net baseline",
+SEARCH_STRATEGIES = {  # kept here, light, so --help needs no TensorFlow; see pipelines.search
+    "resbuilder": "ResBuilder: grow by near-identity blocks, prune with LayerLasso, resize with MorphNet (default)",
+    "morphnet": "MorphNet steps only, no insertion or removal (the thesis' ablation)",
+    "fixed": "train the given architecture (--arch, default ResNet-18) as it is: the fixed-net baseline",
 }
 
 
@@ -78,8 +79,11 @@ def build_parser() -> Parser:
                        description="Search for an architecture. Strategies: " +
                                    "; ".join(f"{k}: {v}" for k, v in SEARCH_STRATEGIES.items()))
     _run_flags(p)
-    p.add_argument("--strategy", choices=sorted(SEARCH_STRATEGIES), default="fixed",
-                   help="search strategy (default: fixed)")
+    p.add_argument("--strategy", choices=list(SEARCH_STRATEGIES), default=None,
+                   help="search strategy (default: resbuilder)")
+    p.add_argument("--preset", choices=["quick", "thesis"], default=None,
+                   help="quick (default): a short ResBuilder schedule, minutes on small data; "
+                        "thesis: the thesis' full schedule (configs/search.yaml)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("export", help="export a run's best model as a SavedModel for serving",
@@ -115,18 +119,22 @@ def _resolve_run(args, command: str):
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
-        if args.config or args.overrides or args.dataset or args.arch or args.optimizer or args.seed is not None:
-            raise UsageError("--resume continues a run with its saved config; "
-                             "drop --config/--set/--dataset/--arch/--optimizer/--seed")
+        if (args.config or args.overrides or args.dataset or args.arch or args.optimizer or args.seed is not None
+                or getattr(args, "strategy", None) or getattr(args, "preset", None)):
+            raise UsageError("--resume continues a run with its saved config; drop --config/--set/--dataset/"
+                             "--arch/--optimizer/--seed/--strategy/--preset")
         run = RunDir.open(args.out)
-        return run, run.load_config()
+        if run.meta().get("command") != command:
+            raise UsageError(f"{run.path} is a run of `automl {run.meta().get('command')}`, not `automl {command}`")
+        return run, run.load_config(command)
 
     flags = list(args.overrides)
     for key, value in (("dataset", args.dataset), ("seed", args.seed), ("model.arch", args.arch),
                        ("data.data_dir", args.data_dir), ("train.optimizer", args.optimizer)):
         if value is not None:
             flags.append(f"{key}={value}")
-    cfg = configs.load_config("train", args.config, flags)
+    preset = (getattr(args, "preset", None) or "quick") if command == "search" else None
+    cfg = configs.load_config(command, args.config, flags, preset=preset)
     configs.check_ranges(cfg, "config")
     # Fail on missing data or a bad architecture before any directory is written.
     from pipelines.datasets import preflight
@@ -136,19 +144,27 @@ def _resolve_run(args, command: str):
 
     get_spec(cfg.model.arch)
     out = args.out or RunDir.default_path(command, cfg.dataset)
-    return RunDir.create(out, command, configs.to_dict(cfg)), cfg
+    run = RunDir.create(out, command, configs.to_dict(cfg))
+    if command == "search":
+        run.update_meta(strategy=args.strategy or "resbuilder", preset=preset)
+    return run, cfg
 
 
-def _train_in_run(args, command: str, label: str = "") -> dict:
+def _train_in_run(args, command: str) -> dict:
     from pipelines.datasets import load_dataset
 
     run, cfg = _resolve_run(args, command)
     try:
         # Bundled data and image folders load without TensorFlow, so their errors come first.
         data = None if run.summary() else load_dataset(cfg.dataset, cfg.data)
-        from pipelines.train import run_training
+        if command == "search":
+            from pipelines.search import run_search
 
-        summary = run_training(cfg, run, quiet=args.quiet, label=label, data=data)
+            summary = run_search(cfg, run, run.meta()["strategy"], quiet=args.quiet, data=data)
+        else:
+            from pipelines.train import run_training
+
+            summary = run_training(cfg, run, quiet=args.quiet, data=data)
     except UsageError:
         if not args.resume:
             run.discard_if_untouched()  # e.g. the dataset is missing: leave no empty run behind
@@ -163,7 +179,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_search(args) -> int:
-    _train_in_run(args, "search", label=f"[{args.strategy}]")
+    _train_in_run(args, "search")
     return 0
 
 

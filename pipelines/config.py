@@ -77,19 +77,63 @@ class TrainRunConfig:
     train: TrainConfig
 
 
-SCHEMAS = {"train": TrainRunConfig}
+@dataclass
+class ResBuilderConfig:
+    start: Literal["rb-0net", "rb-r18", "rb-r18-cifar"]
+    start_pooling_stages: int
+    insertions: int
+    morph_steps: int
+    epochs: int
+    layerlasso_momentum: bool
+    momentum_gain: float
+    lambda_morph: float
+    morph_threshold: float
+    intensity: float
+    zeta: float
+    zeta_large: float
+    lambda_lasso: float
+    lasso_threshold: float
+    lambda_l2: float
+    init_mean_abs: float
+
+
+@dataclass
+class SearchRunConfig:
+    dataset: str
+    seed: int
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    resbuilder: ResBuilderConfig
+
+
+SCHEMAS = {"train": TrainRunConfig, "search": SearchRunConfig}
 
 
 def default_file(name: str) -> Path:
     return Path(str(resources.files("configs").joinpath(f"{name}.yaml")))
 
 
-def load_config(name: str, user_file: str | None = None, overrides: list[str] = ()) -> typing.Any:
-    """The `configs/<name>.yaml` defaults, then `user_file`, then each `key=value` override."""
+PRESETS = {"search": {"thesis": None, "quick": "search_quick"}}
+
+
+def load_config(name: str, user_file: str | None = None, overrides: list[str] = (),
+                preset: str | None = None) -> typing.Any:
+    """The `configs/<name>.yaml` defaults, then the preset's overlay, then `user_file`, then
+    each `key=value` override."""
     schema = SCHEMAS[name]
     base_path = default_file(name)
     merged = _read_yaml(base_path)
     _check(merged, schema, "", str(base_path), partial=False)
+    if preset is not None:
+        choices = PRESETS.get(name, {})
+        if preset not in choices:
+            raise ConfigError(f"unknown preset {preset!r} (choose {', '.join(choices) or 'none'})")
+        if choices[preset]:
+            layer_path = default_file(choices[preset])
+            layer = _read_yaml(layer_path)
+            _check(layer, schema, "", str(layer_path), partial=True)
+            _merge(merged, layer)
     if user_file:
         layer = _read_yaml(Path(user_file))
         _check(layer, schema, "", user_file, partial=True)
@@ -218,7 +262,7 @@ def _coerce(value, hint, key: str, source: str):
     raise TypeError(f"unsupported config type {hint} for {key}")
 
 
-def check_ranges(config: TrainRunConfig, source: str = "config") -> None:
+def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config") -> None:
     """Values of the right type that still make no sense, named by key."""
     rules = [
         ("data.validation_split", config.data.validation_split, 0 < config.data.validation_split < 1, "in (0, 1)"),
@@ -244,6 +288,21 @@ def check_ranges(config: TrainRunConfig, source: str = "config") -> None:
     if config.data.image_size is not None:
         ok = len(config.data.image_size) == 2 and min(config.data.image_size) >= 1
         rules.append(("data.image_size", config.data.image_size, ok, "[height, width]"))
+    rb = getattr(config, "resbuilder", None)
+    if rb is not None:
+        for key in ("lambda_morph", "lambda_lasso", "lambda_l2", "morph_threshold", "lasso_threshold",
+                    "momentum_gain", "init_mean_abs"):
+            value = getattr(rb, key)
+            rules.append((f"resbuilder.{key}", value, value >= 0, ">= 0"))
+        rules += [
+            ("resbuilder.intensity", rb.intensity, 0 < rb.intensity <= 1, "in (0, 1]"),
+            ("resbuilder.zeta", rb.zeta, rb.zeta > 0, "> 0"),
+            ("resbuilder.zeta_large", rb.zeta_large, rb.zeta_large > 0, "> 0"),
+            ("resbuilder.insertions", rb.insertions, rb.insertions >= 0, ">= 0"),
+            ("resbuilder.morph_steps", rb.morph_steps, rb.morph_steps >= 1, ">= 1"),
+            ("resbuilder.epochs", rb.epochs, rb.epochs >= 1, ">= 1"),
+            ("resbuilder.start_pooling_stages", rb.start_pooling_stages, rb.start_pooling_stages >= 0, ">= 0"),
+        ]
     for key, value, ok, expected in rules:
         if not ok:
             raise ConfigError(f"{source}: '{key}' must be {expected}, got {value!r}")

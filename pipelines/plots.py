@@ -35,3 +35,37 @@ def training_curves(history: list[dict], path: str | Path, title: str = "") -> N
     if title:
         fig.suptitle(title)
     save_figure(fig, path)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both fewer FLOPs and higher accuracy."""
+    front = []
+    for i, (flops, acc) in enumerate(points):
+        dominated = any(f <= flops and a >= acc and (f, a) != (flops, acc) for f, a in points)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def accuracy_vs_flops(records: list[dict], best: int | None, path: str | Path, title: str = "") -> None:
+    """Validation accuracy against FLOPs per architecture, the Pareto front and the chosen net."""
+    points = [(r["flops"], r["val_accuracy"]) for r in records]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([p[0] for p in points], [p[1] for p in points], color="tab:blue", zorder=2, label="architectures")
+    for r, (f, a) in zip(records, points):
+        ax.annotate(str(r.get("architecture", "")), (f, a), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    front = pareto_front(points)
+    ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="tab:orange",
+            zorder=1, label="Pareto front")
+    for r, (f, a) in zip(records, points):
+        if r.get("architecture") == best:
+            ax.scatter([f], [a], s=160, facecolors="none", edgecolors="tab:red", linewidths=2, zorder=3,
+                       label="chosen (validation)")
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs (2 x multiply-adds)")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    save_figure(fig, path)

@@ -1,0 +1,296 @@
+"""The ResBuilder cycle (seed 002 Ch. 4 and §6.1; reference §2a.8, reconstructed with the code).
+
+    N <- start net
+    for m in 1..n_M:
+        for t in 0..n_L:
+            t = 0: train N from scratch; t > 0: insert a near-identity block into N and continue
+            from N's weights. Each architecture gets three trainings (§6.1.2): With-Reg (CE +
+            LayerLasso + MorphNet + L2; it decides the architecture), No-Reg warm-started from the
+            With-Reg weights, and No-Reg from random init (L2 only).
+            Then LayerLasso removal (not after the very first training; skipped after an insertion
+            that gained more than tau_LL validation accuracy: the momentum).
+        MorphNet step: shrink to alive channels, scale to the FLOP budget; retrain from scratch.
+    The architecture from the last MorphNet step is trained once more, then the run ends; it
+    also ends when MorphNet collapses the net.
+
+The best architecture is the No-Reg training with the highest validation accuracy over the
+whole run. Test accuracy is logged per architecture for reporting only, never used to choose.
+
+State is saved after every completed training (state.json and With-Reg weights in `store`),
+so a killed run resumes at the next training and redoes nothing.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+
+from automl.callbacks import StopOnNonFinite
+from automl.io import atomic_write_json
+from automl.resbuilder.growth import (blocks_to_remove, init_near_identity, insert_random_block,
+                                      mean_abs_weights, remove_blocks)
+from automl.resbuilder.morph import (Collapse, alive_channels, conv_groups, fit_to_budget, morph_widths,
+                                     morphnet_penalty)
+from models import build_model, count, transfer_weights
+from models.spec import ResNetSpec
+
+VARIANTS = ("with_reg", "no_reg_wi", "no_reg_ri")
+
+
+@dataclass
+class SearchData:
+    """What the search needs of a dataset: batched tf.data pipelines and the input's shape."""
+
+    train: object
+    val: object
+    test: object
+    input_shape: tuple
+    num_classes: int
+    preprocess: object = None
+
+
+class Penalized(keras.Model):
+    """Trains `inner` with an extra loss term: weight * penalty(inner)."""
+
+    def __init__(self, inner: keras.Model, penalty: Callable, weight: float):
+        super().__init__(name=f"{inner.name}_penalized")
+        self.inner, self.penalty, self.weight = inner, penalty, weight
+
+    def call(self, x, training=False):
+        return self.inner(x, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        return loss + self.weight * self.penalty()
+
+
+class _KeepBest(keras.callbacks.Callback):
+    """Holds the weights of the epoch with the best validation accuracy."""
+
+    def __init__(self):
+        super().__init__()
+        self.best, self.epoch, self.weights = -1.0, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get("val_accuracy", -1.0)
+        if value > self.best:
+            self.best, self.epoch, self.weights = value, epoch + 1, self.model.get_weights()
+
+
+class ResBuilder:
+    def __init__(self, cfg, train_cfg, data: SearchData, store: str | Path, seed: int = 0,
+                 log: Callable[[str], None] = print, on_architecture: Callable[[dict], None] | None = None,
+                 on_best: Callable[[keras.Model, dict], None] | None = None,
+                 epoch_callbacks: Callable[[str], list] | None = None):
+        self.cfg, self.train_cfg, self.data = cfg, train_cfg, data
+        self.store = Path(store)
+        self.log = log
+        self.on_architecture = on_architecture or (lambda record: None)
+        self.on_best = on_best or (lambda model, record: None)
+        self.epoch_callbacks = epoch_callbacks or (lambda label: [])
+        self.zeta = cfg.zeta_large if min(data.input_shape[:2]) >= 128 else cfg.zeta
+        self.state = self._load() or self._fresh(seed)
+        stem = count(ResNetSpec.from_dict(self.state["spec"]), data.input_shape, data.num_classes).layers[0]
+        if self.zeta < stem.flops:
+            raise ValueError(f"the FLOP budget zeta={self.zeta:g} is below the start net's stem conv alone "
+                             f"({stem.flops:,} FLOPs on {tuple(data.input_shape)} inputs)")
+        self.store.mkdir(parents=True, exist_ok=True)
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = self.state["rng"]
+
+    # -- state ---------------------------------------------------------------------------
+    def _fresh(self, seed: int) -> dict:
+        from models.zoo import rb_0net, rb_r18
+
+        start = {"rb-0net": lambda: rb_0net(pooling_stages=self.cfg.start_pooling_stages),
+                 "rb-r18": rb_r18, "rb-r18-cifar": lambda: rb_r18(imagenet_stem=False)}[self.cfg.start]()
+        # parent: the With-Reg training that the next step starts from ({"spec", "weights"}), or
+        # None to train from scratch (at the start and after a MorphNet step).
+        return {"spec": start.to_dict(), "parent": None, "m": 0, "t": 0, "step": 0,
+                "seen": [], "rng": np.random.default_rng(seed).bit_generator.state,
+                "current": None, "previous_with_reg_val": None, "best": None,
+                "done": False, "stop_reason": None, "architectures": 0}
+
+    def _load(self) -> dict | None:
+        path = self.store / "state.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def _save(self) -> None:
+        self.state["rng"] = self.rng.bit_generator.state
+        atomic_write_json(self.store / "state.json", self.state)
+
+    def _save_weights(self, model: keras.Model, name: str) -> str:
+        path = self.store / name
+        tmp = path.with_name(f".{path.stem}.tmp.weights.h5")
+        model.save_weights(tmp)
+        tmp.replace(path)
+        return path.name
+
+    def _model(self, spec: ResNetSpec, with_reg: bool) -> keras.Model:
+        return build_model(spec, self.data.input_shape, self.data.num_classes, self.data.preprocess,
+                           block_l1=self.cfg.lambda_lasso if with_reg else 0.0, l2=self.cfg.lambda_l2)
+
+    def _weights_model(self, spec_dict: dict, weights: str) -> keras.Model:
+        model = self._model(ResNetSpec.from_dict(spec_dict), with_reg=False)
+        model.load_weights(self.store / weights)
+        return model
+
+    # -- the cycle -----------------------------------------------------------------------
+    def run(self) -> dict:
+        while not self.state["done"]:
+            if self.state["current"] is None:
+                self._begin_step()  # sets up a step, or moves to MorphNet, or ends the run
+                continue
+            self._train_step()
+            self._end_step()
+        self.log(f"ResBuilder finished: {self.state['stop_reason']}")
+        return self.state
+
+    def _begin_step(self) -> None:
+        s = self.state
+        spec = ResNetSpec.from_dict(s["spec"])
+        inserted = None
+        if s["t"] > 0:
+            grown = insert_random_block(spec, self.rng, set(s["seen"]))
+            if grown is None:  # every single insertion was trained already: go to MorphNet
+                self.log("no untried insertion is left; moving on to the MorphNet step")
+                s["t"] = self.cfg.insertions
+                return self._morph(spec)
+            spec, inserted = grown
+        s["current"] = {"spec": spec.to_dict(), "inserted": inserted, "results": {}, "started": time.time()}
+        self._save()
+
+    def _train_step(self) -> None:
+        current = self.state["current"]
+        spec = ResNetSpec.from_dict(current["spec"])
+        cost = count(spec, self.data.input_shape, self.data.num_classes)
+        label = (f"arch {self.state['architectures'] + 1} (after {self.state['m']}/{self.cfg.morph_steps} "
+                 f"MorphNet steps, insertion {self.state['t']}/{self.cfg.insertions})")
+        self.log(f"{label}: {len(spec.blocks())} blocks, {cost.params:,} params, {cost.flops:,} FLOPs")
+        for variant in VARIANTS:
+            if variant in current["results"]:
+                continue  # completed before a resume
+            model, result = self._train_variant(variant, spec, current, label)
+            if variant == "with_reg":
+                current["with_reg_weights"] = self._save_weights(model, f"with_reg_{self.state['step']}.weights.h5")
+            current["results"][variant] = result
+            if variant != "with_reg":
+                self._maybe_best(model, spec, cost, variant, result)
+            self._save()
+            keras.backend.clear_session(free_memory=False)
+
+    def _train_variant(self, variant: str, spec: ResNetSpec, current: dict, label: str):
+        with_reg = variant == "with_reg"
+        model = self._model(spec, with_reg)
+        source = None
+        parent = self.state["parent"]
+        if variant == "with_reg" and parent:
+            source = self._weights_model(parent["spec"], parent["weights"])
+        elif variant == "no_reg_wi":
+            source = self._weights_model(current["spec"], current["with_reg_weights"])
+        if source is not None:
+            transfer_weights(source, model)
+        if with_reg and current["inserted"] is not None:
+            init_near_identity(model, current["inserted"], self.cfg.init_mean_abs, self.rng)
+
+        trained = model
+        if with_reg and self.cfg.lambda_morph > 0:
+            groups = conv_groups(spec, self.data.input_shape, self.data.num_classes)
+            trained = Penalized(model, lambda: morphnet_penalty(model, groups, self.cfg.morph_threshold),
+                                self.cfg.lambda_morph)
+        trained.compile(optimizer=keras.optimizers.Adam(self.train_cfg.learning_rate),
+                        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        keep = _KeepBest()
+        callbacks = [StopOnNonFinite(), keep, *self.epoch_callbacks(f"{label} {variant}")]
+        if self.train_cfg.reduce_lr_on_plateau:
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=self.train_cfg.plateau_factor,
+                patience=self.train_cfg.plateau_patience, min_lr=self.train_cfg.min_lr))
+        started = time.perf_counter()
+        trained.fit(self.data.train, validation_data=self.data.val, epochs=self.cfg.epochs,
+                    callbacks=callbacks, verbose=0, shuffle=False)
+        if not with_reg:
+            # No-Reg variants are measured at their best epoch; With-Reg's final weights are
+            # what the removal and MorphNet decisions read.
+            model.set_weights(keep.weights)
+        if trained is not model:  # the wrapper was compiled; evaluate the bare net, penalty-free
+            model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        val = model.evaluate(self.data.val, return_dict=True, verbose=0)
+        test = model.evaluate(self.data.test, return_dict=True, verbose=0)
+        return model, {"val_accuracy": float(val["accuracy"]), "test_accuracy": float(test["accuracy"]),
+                       "best_epoch": keep.epoch, "seconds": time.perf_counter() - started}
+
+    def _maybe_best(self, model, spec, cost, variant, result) -> None:
+        best = self.state["best"]
+        key = (result["val_accuracy"], -cost.flops)
+        if best is None or key > (best["val_accuracy"], -best["flops"]):
+            self.state["best"] = {"architecture": self.state["architectures"] + 1, "variant": variant,
+                                  "val_accuracy": result["val_accuracy"], "test_accuracy": result["test_accuracy"],
+                                  "flops": cost.flops, "params": cost.params, "spec": spec.to_dict()}
+            self.on_best(model, self.state["best"])
+
+    def _end_step(self) -> None:
+        s, current = self.state, self.state["current"]
+        spec = ResNetSpec.from_dict(current["spec"])
+        cost = count(spec, self.data.input_shape, self.data.num_classes)
+        with_reg = self._weights_model(current["spec"], current["with_reg_weights"])
+        val = current["results"]["with_reg"]["val_accuracy"]
+        gain = None if s["previous_with_reg_val"] is None else val - s["previous_with_reg_val"]
+
+        removed: list[int] = []
+        skip = s["t"] > 0 and self.cfg.layerlasso_momentum and gain is not None and gain > self.cfg.momentum_gain
+        if s["architectures"] > 0 and not skip:
+            removed = blocks_to_remove(spec, mean_abs_weights(with_reg, spec), self.cfg.lasso_threshold)
+        s["architectures"] += 1
+        record = {
+            "kind": "architecture", "architecture": s["architectures"], "morph_step": s["m"], "insertion": s["t"],
+            "inserted_block": current["inserted"], "spec": current["spec"],
+            "depth": 1 + 2 * len(spec.blocks()), "blocks": len(spec.blocks()),
+            "widths": [spec.stem_filters] + [w for b in spec.blocks() for w in (b.inner, b.filters)],
+            "params": cost.params, "flops": cost.flops, **current["results"],
+            "removed_blocks": removed, "momentum_skip": bool(skip),
+            "with_reg_gain": gain, "wall_seconds": time.time() - current["started"],
+        }
+        self.on_architecture(record)
+        if removed:
+            self.log(f"LayerLasso removes block(s) {removed}")
+        s["seen"].append(spec.signature())
+        s["previous_with_reg_val"] = val
+        s["spec"] = remove_blocks(spec, removed).to_dict()
+        s["parent"] = {"spec": current["spec"], "weights": current["with_reg_weights"]}
+        s["current"], s["step"] = None, s["step"] + 1
+
+        if s["m"] >= self.cfg.morph_steps:  # the last MorphNet step's net has now been trained
+            s["done"], s["stop_reason"] = True, f"{self.cfg.morph_steps} MorphNet steps done"
+        elif s["t"] < self.cfg.insertions:
+            s["t"] += 1
+        else:
+            self._morph(ResNetSpec.from_dict(s["spec"]), with_reg)
+        self._save()
+
+    def _morph(self, spec: ResNetSpec, with_reg: keras.Model | None = None) -> None:
+        s = self.state
+        if with_reg is None:
+            with_reg = self._weights_model(s["parent"]["spec"], s["parent"]["weights"])
+        groups = conv_groups(spec, self.data.input_shape, self.data.num_classes)
+        alive = alive_channels(with_reg, groups, self.cfg.morph_threshold)
+        try:
+            morphed, kappa = fit_to_budget(spec, morph_widths(spec, alive, self.cfg.intensity), self.zeta,
+                                           self.data.input_shape, self.data.num_classes)
+        except Collapse as e:
+            s["done"], s["stop_reason"] = True, f"MorphNet collapsed the net: {e}"
+            self._save()
+            return
+        flops = count(morphed, self.data.input_shape, self.data.num_classes).flops
+        self.log(f"MorphNet step {s['m'] + 1}: alive {sum(alive.values())} channels, kappa {kappa:.3f}, "
+                 f"{flops:,} FLOPs (budget {self.zeta:,.0f})")
+        s["m"] += 1
+        s["t"] = 0
+        s["spec"], s["parent"] = morphed.to_dict(), None  # retrained from scratch
+        s["previous_with_reg_val"] = None
+        self._save()
