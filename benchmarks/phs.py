@@ -63,12 +63,21 @@ def main() -> None:
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--render", action="store_true",
+                        help="rewrite the markdown and plot from the saved JSON, without training")
     args = parser.parse_args()
 
     from pipelines import config as configs
     from pipelines.datasets import load_dataset
 
     data = load_dataset(args.dataset, configs.load_config("train").data)
+    steps_per_epoch = -(-len(data.y_train) // configs.load_config("train").data.batch_size)
+    stem = f"phs_{args.dataset}"
+    if args.render:
+        saved = json.loads((RESULTS / f"{stem}.json").read_text())
+        args.epochs, args.seeds = saved["epochs"], saved["seeds"]
+        _write(saved["rows"], args, steps_per_epoch)
+        return
     work_root = Path(tempfile.mkdtemp())
     arch = "lenet5-like"
     if data.input_shape[0] < 28:  # 8x8 digits cannot take two valid 5x5 convs: pad them instead
@@ -102,14 +111,24 @@ def main() -> None:
                 print(f"alpha {alpha} fric {fric} mass {mass} seed {seed}: " + ", ".join(
                     f"{k} {_fmt(v[-1]['test_accuracy'])}" for k, v in row["runs"].items()), file=sys.stderr, flush=True)
             rows.append(row)
+    _write(rows, args, steps_per_epoch)
 
-    RESULTS.mkdir(exist_ok=True)
+
+def _write(rows, args, steps_per_epoch: int) -> None:
     stem = f"phs_{args.dataset}"
+    RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(
-        {"dataset": args.dataset, "epochs": args.epochs, "seeds": args.seeds, "rows": rows}, indent=2) + "\n")
-    _plot(rows, RESULTS / f"{stem}_loss.png", args.dataset)
-    (RESULTS / f"{stem}.md").write_text(_markdown(rows, args))
-    print(_markdown(rows, args))
+        {"dataset": args.dataset, "epochs": args.epochs, "seeds": args.seeds, "steps_per_epoch": steps_per_epoch,
+         "rows": rows}, indent=2) + "\n")
+    _plot(rows, RESULTS / f"{stem}_loss.png", args.dataset, steps_per_epoch)
+    (RESULTS / f"{stem}.md").write_text(_markdown(rows, args, steps_per_epoch))
+    print(_markdown(rows, args, steps_per_epoch))
+
+
+def _brake_epoch(run: dict, steps_per_epoch: int) -> int | None:
+    """The epoch of the braking step (the optimizer's own record of when it braked)."""
+    braking = run.get("braking")
+    return None if not braking else -(-braking["step"] // steps_per_epoch)
 
 
 def _accs(runs):
@@ -135,14 +154,15 @@ def _cell(runs) -> str:
     return f"{statistics.mean(accs):.2f} ± {sd:.2f}"
 
 
-def _markdown(rows, args) -> str:
+def _markdown(rows, args, steps_per_epoch: int) -> str:
     lines = [
         f"# Port-Hamiltonian optimizer on `{args.dataset}` (LeNet-5-like, models.zoo.lenet5_like"
         f"{'' if args.dataset != 'digits' else ' with same padding for 8x8 inputs'})",
         "",
         f"{args.epochs} epochs, batch 128, no augmentation, fixed step α, seeds {args.seeds}; test accuracy (%) "
         "of the epoch chosen on validation, mean ± std. Paper: seed 002 Table 3.2 (FashionMNIST, "
-        "epochs and seeds not stated). Braking: absolute training-loss goal c, running epoch mean.",
+        "epochs and seeds not stated). Braking: absolute training-loss goal c, running epoch mean; "
+        f"braking epoch = ⌈braking step / {steps_per_epoch} steps per epoch⌉ from the optimizer's recorded step.",
         "",
         "| α | friction | mass | brake at c, ×factor | SGD | PHS | GO | GO − PHS | paper SGD / PHS / GO | paper GO − PHS | braking epoch (GO) |",
         "|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---|",
@@ -154,7 +174,7 @@ def _markdown(rows, args) -> str:
         if delta is not None:
             total += 1
             wins += delta > 0
-        brakes = [str(x["braking"]["epoch"]) if x.get("braking") else "–" for x in r["runs"]["go"]]
+        brakes = [str(_brake_epoch(x, steps_per_epoch) or "–") for x in r["runs"]["go"]]
         p = r["paper"]
         lines.append(
             f"| {r['alpha']:g} | {r['friction']:g} | {r['mass']:g} | {r['brake_goal']:g}, ×{r['brake_factor']:g} "
@@ -172,7 +192,7 @@ def _markdown(rows, args) -> str:
     return "\n".join(lines)
 
 
-def _plot(rows, path: Path, dataset: str) -> None:
+def _plot(rows, path: Path, dataset: str, steps_per_epoch: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -187,7 +207,7 @@ def _plot(rows, path: Path, dataset: str) -> None:
             if run.get("train_loss"):
                 ax.plot(range(1, len(run["train_loss"]) + 1), run["train_loss"], style, label=label)
             if key == "go" and run.get("braking"):
-                ax.axvline(run["braking"]["epoch"], color="grey", alpha=0.4)
+                ax.axvline(_brake_epoch(run, steps_per_epoch), color="grey", alpha=0.4)
         ax.set_title(f"α={r['alpha']:g} γ={r['friction']:g} m={r['mass']:g}", fontsize=9)
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
@@ -195,6 +215,7 @@ def _plot(rows, path: Path, dataset: str) -> None:
     axes[0, 0].set_ylabel("training loss")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(f"Port-Hamiltonian optimizer on {dataset}: training loss (grey line: braking)")
+    fig.subplots_adjust(hspace=0.4)
     save_figure(fig, path)
 
 

@@ -74,8 +74,8 @@ def _braking(model, state: dict) -> dict | None:
     optimizer = model.optimizer
     if not getattr(optimizer, "is_braked", False):
         return None
-    start = optimizer.initial_friction
-    epoch = next((h["epoch"] for h in state["history"] if h.get("friction", start) > start), None)
+    # The braked flag, not a friction comparison: float32(0.1) > 0.1 would say epoch 1.
+    epoch = next((h["epoch"] for h in state["history"] if h.get("braked")), None)
     return {"epoch": epoch, "step": int(keras.ops.convert_to_numpy(optimizer.brake_step)),
             "friction": float(keras.ops.convert_to_numpy(optimizer.friction))}
 

@@ -165,3 +165,16 @@ def test_divergence_stops_with_a_clear_message(tmp_path, tiny_arch, capsys):
     err = capsys.readouterr().err
     assert "training diverged" in err and "Traceback" not in err
     assert (tmp_path / "run" / "config.yaml").exists()      # the run is kept for inspection
+
+
+def test_braking_epoch_is_the_first_braked_epoch_even_with_float32_friction():
+    from pipelines.train import _braking
+
+    model = _tiny_model()
+    model.compile(PortHamiltonian(0.1, mass=10.0, friction=0.1), "sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.brake(50)
+    history = [{"epoch": 1, "friction": 0.10000000149011612, "braked": 0.0},   # float32(0.1) > 0.1
+               {"epoch": 2, "friction": 0.10000000149011612, "braked": 0.0},
+               {"epoch": 3, "friction": 5.0, "braked": 1.0}]
+    assert _braking(model, {"history": history})["epoch"] == 3

@@ -141,6 +141,7 @@ class GoalOrientedBraking(keras.callbacks.Callback):
             self._check(float(logs["loss"]), None)
         if logs is not None:
             logs["friction"] = float(ops.convert_to_numpy(self.model.optimizer.friction))
+            logs["braked"] = float(self.model.optimizer.is_braked)
 
     def target(self) -> float | None:
         if self.goal_mode == "absolute":
