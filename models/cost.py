@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.spec import (
-    HEAD, STEM, Conv, ConvNetSpec, Pool, ResNetSpec, SpecError, block_layer, conv_out, same_out, shortcut_kind,
+    HEAD, STEM, ConvNetSpec, Pool, ResNetSpec, SpecError, block_layer, conv_out, same_out, shortcut_kind,
 )
 
 

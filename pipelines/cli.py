@@ -46,8 +46,8 @@ def _quiet_tensorflow() -> None:
 
 def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> None:
     p.add_argument("--dataset", default=None,
-                   help=f"digits (default, offline), mnist5k (offline), any tensorflow-datasets image "
-                        f"classification name (cifar10, mnist, ...) or a folder with one subfolder per class")
+                   help="digits (default, offline), mnist5k (offline), any tensorflow-datasets image "
+                        "classification name (cifar10, mnist, ...) or a folder with one subfolder per class")
     p.add_argument("--config", metavar="FILE", help="YAML file whose keys override the defaults in configs/")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override one config key, e.g. --set train.epochs=5 (repeatable)")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 
 import keras
@@ -16,12 +15,12 @@ from pipelines.datasets.tfdata import pipeline
 from pipelines.errors import UsageError
 from pipelines.plots import accuracy_vs_flops
 from pipelines.rundir import RunDir
-from pipelines.train import run_training
+from pipelines.train import printer, run_training
 
 def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: ImageDataset | None = None) -> dict:
     if strategy == "fixed":
         return run_training(cfg, run, quiet=quiet, label="[fixed]", data=data)
-    say = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    say = printer(quiet)
     done = run.summary()
     if done is not None:
         say(f"{run.path}: already complete (test accuracy {done['test_accuracy']:.4f})")

@@ -22,7 +22,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
 
     `data` is the loaded dataset, or None to load it here.
     """
-    say = _printer(quiet)
+    say = printer(quiet)
     done = run.summary()
     if done is not None:
         say(f"{run.path}: already complete (test accuracy {done['test_accuracy']:.4f})")
@@ -119,7 +119,8 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
     return summary
 
 
-def _printer(quiet: bool):
+def printer(quiet: bool):
+    """Progress messages to stderr, or nothing with --quiet."""
     def say(message: str) -> None:
         if not quiet:
             print(message, file=sys.stderr, flush=True)

@@ -1,5 +1,3 @@
-import time
-
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds

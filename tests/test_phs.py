@@ -1,5 +1,4 @@
 """Port-Hamiltonian optimizer (seed 002 Ch. 3) and goal-oriented braking."""
-import math
 
 import keras
 import numpy as np

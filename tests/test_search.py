@@ -1,6 +1,5 @@
 """`automl search`: ResBuilder end to end, its ablation, resume after kill -9, bad values."""
 import json
-import os
 import signal
 import subprocess
 import sys

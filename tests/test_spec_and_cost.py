@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_spec
-from models import Block, Preprocess, ResNetSpec, SpecError, Stage, build_model, count, get_spec
+from models import Block, Preprocess, ResNetSpec, SpecError, build_model, count, get_spec
 from models.spec import Conv, ConvNetSpec, Pool as PoolSpec, spec_from_dict
 from models.zoo import lenet5_like, rb_0net, rb_r18
 

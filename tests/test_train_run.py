@@ -1,13 +1,11 @@
 """The train workflow end to end: run directory, records, resume after kill -9, devices."""
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 
 import keras
-import numpy as np
 import pytest
 
 from conftest import read_jsonl, run_automl
