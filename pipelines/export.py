@@ -12,6 +12,8 @@ from pathlib import Path
 
 import keras
 
+import automl.optimizers  # noqa: F401  registers PortHamiltonian, which saved runs may hold
+import models.layers  # noqa: F401  registers ChannelPad; a fresh `automl export` imports nothing else
 from automl.io import atomic_write_json
 from pipelines.errors import UsageError
 from pipelines.rundir import RunDir

@@ -6,6 +6,7 @@ import sys
 import keras
 import numpy as np
 
+from conftest import run_automl
 from pipelines.cli import main
 from pipelines.datasets import load_dataset
 from pipelines.rundir import RunDir
@@ -26,7 +27,8 @@ def test_default_training_reaches_97_percent_and_serves_identically(tmp_path):
     assert summary["test_accuracy"] >= 0.97, summary   # the bar for the defaults
 
     export = tmp_path / "export"
-    assert main(["export", str(run), "--out", str(export)]) == 0
+    exported = run_automl("export", str(run), "--out", str(export))   # a fresh process, as users run it
+    assert exported.returncode == 0, exported.stderr
     info = json.loads((export / "export.json").read_text())
     assert info["class_names"] == [str(i) for i in range(10)] and info["input"]["shape"] == [None, 8, 8, 1]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from automl.optimizers import GoalOrientedBraking, PortHamiltonian
-from conftest import read_jsonl
+from conftest import read_jsonl, run_automl
 from pipelines.cli import main
 
 
@@ -145,7 +145,8 @@ def test_cli_phs_go_trains_brakes_logs_and_exports(tmp_path, tiny_arch):
     (record,) = read_jsonl(run / "log.jsonl")
     assert record["optimizer"] == "phs-go"
     assert record["braking"] == {"epoch": 1, "step": 1, "friction": pytest.approx(0.1 * 50)}
-    assert main(["export", str(run), "--out", str(tmp_path / "export")]) == 0
+    exported = run_automl("export", str(run), "--out", str(tmp_path / "export"))   # fresh process
+    assert exported.returncode == 0, exported.stderr
 
 
 def test_cli_rejects_bad_phs_values(capsys):
