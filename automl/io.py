@@ -30,13 +30,13 @@ def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
-def atomic_save_model(model, path: str | Path) -> None:
-    """model.save() into a temporary file beside `path`, then an atomic rename."""
+def atomic_save_model(model, path: str | Path, weights_only: bool = False) -> None:
+    """model.save() (or save_weights()) into a temporary file beside `path`, then an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    tmp = path.with_name(f".tmp-{path.name}")  # keeps the suffix Keras checks (.keras, .weights.h5)
     try:
-        model.save(tmp)
+        (model.save_weights if weights_only else model.save)(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -52,7 +52,7 @@ def keras_tuner_random(dataset, data, budget_s: float, epochs: int, work: Path, 
     from automl.training import compile_classifier
     from models import Block, Pool, ResNetSpec, Stage, build_model, count
     from pipelines import config as configs
-    from pipelines.datasets.tfdata import pipeline
+    from pipelines.datasets.tfdata import split_pipelines
 
     cfg = configs.load_config("search", None, [f"dataset={dataset}"])
     preprocess = data.preprocess()
@@ -82,16 +82,14 @@ def keras_tuner_random(dataset, data, budget_s: float, epochs: int, work: Path, 
     oracle = Timed(objective=kt.Objective("val_accuracy", "max"), max_trials=10_000, seed=seed)
     tuner = kt.Tuner(oracle=oracle, hypermodel=build, directory=str(work), project_name=f"kt-{dataset}",
                      overwrite=True)
-    augment = data.default_augment()
-    train = pipeline(data.x_train, data.y_train, 128, training=True, augment=augment, seed=seed)
-    val = pipeline(data.x_val, data.y_val, 128)
+    train, val, test_ds = split_pipelines(data, cfg.data.batch_size, data.augment(cfg.data.augment), seed)
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     tuner.search(train, validation_data=val, epochs=epochs, verbose=0)
     wall = time.perf_counter() - started
     best_hp = tuner.get_best_hyperparameters(1)[0]
     best = tuner.get_best_models(1)[0]
-    test = best.evaluate(pipeline(data.x_test, data.y_test, 128), return_dict=True, verbose=0)
+    test = best.evaluate(test_ds, return_dict=True, verbose=0)
     cost = count(spec_of(best_hp), data.input_shape, data.num_classes)
     trials = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     return {"system": "keras-tuner RandomSearch (same space, same wall time)", "test_accuracy": float(test["accuracy"]),

@@ -11,7 +11,7 @@ from automl.io import atomic_save_model, atomic_write_text
 from automl.resbuilder.search import ResBuilder, SearchData
 from pipelines.datasets import load_dataset
 from pipelines.datasets.base import ImageDataset
-from pipelines.datasets.tfdata import pipeline
+from pipelines.datasets.tfdata import split_pipelines
 from pipelines.errors import UsageError
 from pipelines.plots import accuracy_vs_flops
 from pipelines.rundir import RunDir
@@ -31,12 +31,10 @@ def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: Image
         rb = dataclasses.replace(rb, insertions=0)
     keras.utils.set_random_seed(cfg.seed)
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
-    augment = data.default_augment() if cfg.data.augment == "auto" else cfg.data.augment
-    batch = cfg.data.batch_size
+    augment = data.augment(cfg.data.augment)
+    train, val, test = split_pipelines(data, cfg.data.batch_size, augment, cfg.seed)
     search_data = SearchData(
-        train=pipeline(data.x_train, data.y_train, batch, training=True, augment=augment, seed=cfg.seed),
-        val=pipeline(data.x_val, data.y_val, batch), test=pipeline(data.x_test, data.y_test, batch),
-        input_shape=data.input_shape, num_classes=data.num_classes, preprocess=data.preprocess(),
+        train=train, val=val, test=test, input_shape=data.input_shape, num_classes=data.num_classes, preprocess=data.preprocess(),
     )
     run.update_meta(dataset=data.describe(), class_names=data.class_names,
                     preprocess=search_data.preprocess.to_dict(), augment=augment, strategy=strategy)

@@ -11,7 +11,7 @@ from automl.training import compile_classifier, distribution_strategy, schedule_
 from models import build_model, count, get_spec
 from pipelines.datasets import load_dataset
 from pipelines.datasets.base import ImageDataset
-from pipelines.datasets.tfdata import pipeline
+from pipelines.datasets.tfdata import split_pipelines
 from pipelines.plots import training_curves
 from pipelines.rundir import RunDir
 
@@ -32,7 +32,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
     spec = get_spec(cfg.model.arch)
     cost = count(spec, data.input_shape, data.num_classes)
-    augment = data.default_augment() if cfg.data.augment == "auto" else cfg.data.augment
+    augment = data.augment(cfg.data.augment)
     preprocess = data.preprocess()
     run.update_meta(dataset=data.describe(), class_names=data.class_names,
                     preprocess=preprocess.to_dict(), augment=augment)
@@ -41,9 +41,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
         f"input {data.input_shape}, augment {augment}")
     say(f"model {spec.name}: {cost.params:,} params, {cost.flops:,} FLOPs")
 
-    batch = cfg.data.batch_size
-    train_ds = pipeline(data.x_train, data.y_train, batch, training=True, augment=augment, seed=cfg.seed)
-    val_ds = pipeline(data.x_val, data.y_val, batch)
+    train_ds, val_ds, test_ds = split_pipelines(data, cfg.data.batch_size, augment, cfg.seed)
 
     state = load_state(run.checkpoints)
     last = run.checkpoints / "last.keras"
@@ -66,7 +64,8 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     if not checkpointer.state["finished"]:
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
                   initial_epoch=checkpointer.state["epoch"], callbacks=callbacks, verbose=0, shuffle=False)
-    return _finish(cfg, run, data, spec, cost, checkpointer.state, say, braking=_braking(model, checkpointer.state))
+    return _finish(cfg, run, data, spec, cost, checkpointer.state, say, val_ds, test_ds,
+                   braking=_braking(model, checkpointer.state))
 
 
 def _braking(model, state: dict) -> dict | None:
@@ -80,13 +79,13 @@ def _braking(model, state: dict) -> dict | None:
             "friction": float(keras.ops.convert_to_numpy(optimizer.friction))}
 
 
-def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, braking=None) -> dict:
+def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, val_ds, test_ds,
+            braking=None) -> dict:
     """Test the model chosen on validation, once, and write the record and summary."""
     best = keras.models.load_model(run.best_path)
-    batch = cfg.data.batch_size
     started = time.perf_counter()
-    val = best.evaluate(pipeline(data.x_val, data.y_val, batch), return_dict=True, verbose=0)
-    test = best.evaluate(pipeline(data.x_test, data.y_test, batch), return_dict=True, verbose=0)
+    val = best.evaluate(val_ds, return_dict=True, verbose=0)
+    test = best.evaluate(test_ds, return_dict=True, verbose=0)
     record = {
         "kind": "train",
         "arch": spec.name,

@@ -30,10 +30,10 @@ from typing import Callable
 import keras
 import numpy as np
 
-from automl.callbacks import StopOnNonFinite
-from automl.io import atomic_write_json
+from automl.io import atomic_save_model, atomic_write_json
 from automl.resbuilder.growth import (blocks_to_remove, init_near_identity, insert_random_block,
                                       mean_abs_weights, remove_blocks)
+from automl.training import compile_classifier, schedule_callbacks
 from automl.resbuilder.morph import (Collapse, alive_channels, conv_groups, fit_to_budget, morph_widths,
                                      morphnet_penalty)
 from models import build_model, count, transfer_weights
@@ -125,11 +125,8 @@ class ResBuilder:
         atomic_write_json(self.store / "state.json", self.state)
 
     def _save_weights(self, model: keras.Model, name: str) -> str:
-        path = self.store / name
-        tmp = path.with_name(f".{path.stem}.tmp.weights.h5")
-        model.save_weights(tmp)
-        tmp.replace(path)
-        return path.name
+        atomic_save_model(model, self.store / name, weights_only=True)
+        return name
 
     def _model(self, spec: ResNetSpec, with_reg: bool) -> keras.Model:
         return build_model(spec, self.data.input_shape, self.data.num_classes, self.data.preprocess,
@@ -203,14 +200,9 @@ class ResBuilder:
             groups = conv_groups(spec, self.data.input_shape, self.data.num_classes)
             trained = Penalized(model, lambda: morphnet_penalty(model, groups, self.cfg.morph_threshold),
                                 self.cfg.lambda_morph)
-        trained.compile(optimizer=keras.optimizers.Adam(self.train_cfg.learning_rate),
-                        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        compile_classifier(trained, self.train_cfg)  # Adam 1e-3 by default, as in the thesis
         keep = _KeepBest()
-        callbacks = [StopOnNonFinite(), keep, *self.epoch_callbacks(f"{label} {variant}")]
-        if self.train_cfg.reduce_lr_on_plateau:
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=self.train_cfg.plateau_factor,
-                patience=self.train_cfg.plateau_patience, min_lr=self.train_cfg.min_lr))
+        callbacks = [*schedule_callbacks(self.train_cfg), keep, *self.epoch_callbacks(f"{label} {variant}")]
         started = time.perf_counter()
         trained.fit(self.data.train, validation_data=self.data.val, epochs=self.cfg.epochs,
                     callbacks=callbacks, verbose=0, shuffle=False)

@@ -43,7 +43,10 @@ class ImageDataset:
             return Preprocess.scaling(self.pixel_max)
         return Preprocess.standardise(self.x_train)
 
-    def default_augment(self) -> str:
+    def augment(self, setting: str) -> str:
+        """The configured augmentation; "auto" is shifts and flips for natural images, shifts for digits."""
+        if setting != "auto":
+            return setting
         return "shift_flip" if self.kind == "natural" else "shift"
 
     def describe(self) -> dict:

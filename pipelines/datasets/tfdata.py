@@ -18,6 +18,12 @@ def augmenter(kind: str, seed: int):
     return keras.Sequential(layers, name="augment")
 
 
+def split_pipelines(data, batch_size: int, augment: str, seed: int):
+    """(train, validation, test) pipelines of an ImageDataset; only train is shuffled and augmented."""
+    return (pipeline(data.x_train, data.y_train, batch_size, training=True, augment=augment, seed=seed),
+            pipeline(data.x_val, data.y_val, batch_size), pipeline(data.x_test, data.y_test, batch_size))
+
+
 def pipeline(
     x: np.ndarray, y: np.ndarray, batch_size: int, *, training: bool = False,
     augment: str = "none", seed: int = 0,
