@@ -17,6 +17,8 @@ SEARCH_STRATEGIES = {  # kept here, light, so --help needs no TensorFlow; see pi
     "resbuilder": "ResBuilder: grow by near-identity blocks, prune with LayerLasso, resize with MorphNet (default)",
     "morphnet": "MorphNet steps only, no insertion or removal (the thesis' ablation)",
     "fixed": "train the given architecture (--arch, default ResNet-18) as it is: the fixed-net baseline",
+    "evolution": "Lamarckian evolution with weight inheritance on Keras Tuner, serial or distributed "
+                 "(KERASTUNER_* variables); tune with --set evolution.KEY=VALUE",
 }
 
 
@@ -82,8 +84,8 @@ def build_parser() -> Parser:
     p.add_argument("--strategy", choices=list(SEARCH_STRATEGIES), default=None,
                    help="search strategy (default: resbuilder)")
     p.add_argument("--preset", choices=["quick", "thesis"], default=None,
-                   help="quick (default): a short ResBuilder schedule, minutes on small data; "
-                        "thesis: the thesis' full schedule (configs/search.yaml)")
+                   help="quick (default): short schedules (ResBuilder, 64-epoch evolution), minutes on small "
+                        "data; thesis: the theses' full schedules (configs/search.yaml)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("export", help="export a run's best model as a SavedModel for serving",
@@ -114,7 +116,22 @@ def build_parser() -> Parser:
 def _resolve_run(args, command: str):
     """The run directory and its config: new from defaults and flags, or the saved one on --resume."""
     from pipelines import config as configs
+    from pipelines import distributed
     from pipelines.rundir import RunDir
+
+    role = distributed.role() if command == "search" else "serial"
+    if role != "serial":
+        if not args.out:
+            raise UsageError("a distributed search needs --out RUN_DIR, the same directory for the chief and "
+                             "every worker (on a shared filesystem)")
+        if role == "worker":  # the chief's saved config is the search's; a worker's own flags are ignored
+            distributed.wait_for_run(args.out)
+            run = RunDir.open(args.out)
+            if run.meta().get("strategy") != "evolution":
+                raise UsageError(f"{run.path} is not an evolution search; only --strategy evolution runs distributed")
+            return run, run.load_config(command)
+        if not args.resume and (args.strategy or "resbuilder") != "evolution":
+            raise UsageError("KERASTUNER_* variables are set, but only --strategy evolution runs distributed")
 
     if args.resume:
         if not args.out:
@@ -169,7 +186,10 @@ def _train_in_run(args, command: str) -> dict:
         if not args.resume:
             run.discard_if_untouched()  # e.g. the dataset is missing: leave no empty run behind
         raise
-    print(f"{run.path}  test accuracy {summary['test_accuracy']:.4f}")
+    if "test_accuracy" in summary:
+        print(f"{run.path}  test accuracy {summary['test_accuracy']:.4f}")
+    else:
+        print(f"{run.path}  worker finished")
     return summary
 
 

@@ -98,6 +98,29 @@ class ResBuilderConfig:
 
 
 @dataclass
+class EvolutionConfig:
+    space: Literal["conv", "residual"]
+    mode: Literal["one_plus_one", "population"]
+    objective: Literal["accuracy", "pareto"]
+    inheritance: bool
+    budget_epochs: int
+    epochs_per_trial: int
+    batch_size: int
+    learning_rate: float
+    augment: Literal["auto", "none", "shift", "shift_flip"]
+    niching_probability: float
+    niching_steps: int
+    population_size: int
+    tournament_size: int
+    final_epochs: int
+    final_boundaries: list[int]
+    final_learning_rates: list[float]
+    checkpoints: list[int]
+    worker_timeout: float
+    heartbeat: float
+
+
+@dataclass
 class SearchRunConfig:
     dataset: str
     seed: int
@@ -105,6 +128,7 @@ class SearchRunConfig:
     model: ModelConfig
     train: TrainConfig
     resbuilder: ResBuilderConfig
+    evolution: EvolutionConfig
 
 
 SCHEMAS = {"train": TrainRunConfig, "search": SearchRunConfig}
@@ -156,10 +180,15 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+# Shorthands of `--set` (issue #4 names them so): the evolution's two most-changed keys.
+ALIASES = {"inheritance": "evolution.inheritance", "budget_epochs": "evolution.budget_epochs"}
+
+
 def parse_override(item: str) -> dict:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {item}: expected key=value, e.g. --set train.epochs=5")
+    key = ALIASES.get(key.strip(), key)
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -303,6 +332,34 @@ def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config
             ("resbuilder.epochs", rb.epochs, rb.epochs >= 1, ">= 1"),
             ("resbuilder.start_pooling_stages", rb.start_pooling_stages, rb.start_pooling_stages >= 0, ">= 0"),
         ]
+    evo = getattr(config, "evolution", None)
+    if evo is not None:
+        rules += [
+            ("evolution.budget_epochs", evo.budget_epochs, evo.budget_epochs >= evo.epochs_per_trial,
+             f">= evolution.epochs_per_trial ({evo.epochs_per_trial})"),
+            ("evolution.epochs_per_trial", evo.epochs_per_trial, evo.epochs_per_trial >= 1, ">= 1"),
+            ("evolution.batch_size", evo.batch_size, evo.batch_size >= 1, ">= 1"),
+            ("evolution.learning_rate", evo.learning_rate, evo.learning_rate > 0, "> 0"),
+            ("evolution.niching_probability", evo.niching_probability, 0 <= evo.niching_probability <= 1,
+             "in [0, 1]"),
+            ("evolution.niching_steps", evo.niching_steps, evo.niching_steps >= 0, ">= 0"),
+            ("evolution.population_size", evo.population_size, evo.population_size >= 2, ">= 2"),
+            ("evolution.tournament_size", evo.tournament_size, 1 <= evo.tournament_size <= evo.population_size,
+             f"in [1, evolution.population_size ({evo.population_size})]"),
+            ("evolution.final_epochs", evo.final_epochs, evo.final_epochs >= 0, ">= 0"),
+            ("evolution.final_learning_rates", evo.final_learning_rates,
+             len(evo.final_learning_rates) == len(evo.final_boundaries) + 1
+             and all(r > 0 for r in evo.final_learning_rates),
+             "positive, one more than evolution.final_boundaries"),
+            ("evolution.checkpoints", evo.checkpoints,
+             all(0 < c <= evo.budget_epochs for c in evo.checkpoints), "in (0, evolution.budget_epochs]"),
+            ("evolution.worker_timeout", evo.worker_timeout, evo.worker_timeout > evo.heartbeat,
+             f"> evolution.heartbeat ({evo.heartbeat})"),
+            ("evolution.heartbeat", evo.heartbeat, evo.heartbeat > 0, "> 0"),
+        ]
+        if evo.objective == "pareto" and evo.mode != "population":
+            rules.append(("evolution.objective", evo.objective, False,
+                          "accuracy unless evolution.mode is population (a (1+1)-EA has no population to rank)"))
     for key, value, ok, expected in rules:
         if not ok:
             raise ConfigError(f"{source}: '{key}' must be {expected}, got {value!r}")

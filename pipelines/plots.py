@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from automl.evolution.pareto import fronts  # noqa: E402
 from automl.io import atomic_write_bytes  # noqa: E402
 
 
@@ -38,12 +39,10 @@ def training_curves(history: list[dict], path: str | Path, title: str = "") -> N
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats on both fewer FLOPs and higher accuracy."""
-    front = []
-    for i, (flops, acc) in enumerate(points):
-        dominated = any(f <= flops and a >= acc and (f, a) != (flops, acc) for f, a in points)
-        if not dominated:
-            front.append(i)
+    """Indices of the (FLOPs, accuracy) points no other point beats on both, by FLOPs."""
+    if not points:
+        return []
+    front = fronts([(acc, flops) for flops, acc in points])[0]
     return sorted(front, key=lambda i: points[i][0])
 
 
@@ -52,7 +51,7 @@ def accuracy_vs_flops(records: list[dict], best: int | None, path: str | Path, t
     points = [(r["flops"], r["val_accuracy"]) for r in records]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter([p[0] for p in points], [p[1] for p in points], color="tab:blue", zorder=2, label="architectures")
-    for r, (f, a) in zip(records, points):
+    for r, (f, a) in zip(records, points if len(points) <= 40 else []):  # labels only where readable
         ax.annotate(str(r.get("architecture", "")), (f, a), textcoords="offset points", xytext=(4, 3), fontsize=8)
     front = pareto_front(points)
     ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="tab:orange",

@@ -11,7 +11,7 @@ COLUMNS = (
     ("FLOPs", lambda i, r: f"{r['flops']:,}"),
     ("epochs", lambda i, r: str(r.get("epochs", ""))),
     ("val acc", lambda i, r: f"{r['val_accuracy']:.4f}"),
-    ("test acc", lambda i, r: f"{r['test_accuracy']:.4f}"),
+    ("test acc", lambda i, r: f"{r['test_accuracy']:.4f}" if "test_accuracy" in r else "-"),
     ("wall", lambda i, r: format_duration(r["wall_seconds"])),
 )
 

@@ -20,6 +20,10 @@ from pipelines.train import printer, run_training
 def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: ImageDataset | None = None) -> dict:
     if strategy == "fixed":
         return run_training(cfg, run, quiet=quiet, label="[fixed]", data=data)
+    if strategy == "evolution":
+        from pipelines.evolution import run_evolution
+
+        return run_evolution(cfg, run, quiet=quiet, data=data)
     say = printer(quiet)
     done = run.summary()
     if done is not None:

@@ -1,0 +1,1 @@
+"""Lamarckian evolutionary architecture search on Keras Tuner (seed 001 Ch. 7)."""

@@ -1,0 +1,145 @@
+"""The evolutionary tuner: trains each child with the weights it inherits (seed 001 Ch. 7).
+
+`run_trial` does not call Keras Tuner's fit loop: it builds the child from its genome,
+copies the parent's trained weights as the oracle's plan says, trains e epochs with a fresh
+Adam (reference A7.3: only the weights are inherited), evaluates validation accuracy once
+(the fitness, eq. 7.7) and saves the final weights (the next child's inheritance) where
+Keras Tuner keeps a trial's checkpoint, so `get_best_models` works as for any tuner.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Callable
+
+import keras
+import keras_tuner as kt
+from keras_tuner.src.distribute import utils as dist_utils
+from keras_tuner.src.engine import trial as trial_module
+
+from automl.callbacks import StopOnNonFinite
+from automl.evolution.inherit import inherit
+from automl.evolution.space import Space
+from automl.io import atomic_save_model
+from models import build_model, count
+
+Status = trial_module.TrialStatus
+
+
+class EvolutionTuner(kt.Tuner):
+    def __init__(self, oracle, space: Space, train, val, input_shape, num_classes: int, preprocess=None,
+                 learning_rate: float = 1e-3, seed: int = 0, near_identity: float = 1e-2,
+                 heartbeat: float = 0.0, idle_wait: float = 1.0, say: Callable[[str], None] = print,
+                 epoch_callbacks: Callable[[str, int], list] | None = None, **kwargs):
+        self.space, self.train, self.val = space, train, val
+        self.input_shape, self.num_classes, self.preprocess = tuple(input_shape), num_classes, preprocess
+        self.learning_rate, self.seed, self.near_identity = learning_rate, seed, near_identity
+        self.heartbeat, self.idle_wait, self.say = heartbeat, idle_wait, say
+        self.epoch_callbacks = epoch_callbacks or (lambda label, epochs: [])
+        super().__init__(oracle=oracle, hypermodel=None, **kwargs)
+
+    # -- models -------------------------------------------------------------------------
+    def build(self, genome) -> keras.Model:
+        # Glorot-uniform kernels and Keras' BN initial values (seed 001 L1196, reference A7.5).
+        return build_model(self.space.spec(genome), self.input_shape, self.num_classes, self.preprocess,
+                           kernel_initializer="glorot_uniform")
+
+    def load_model(self, trial) -> keras.Model:
+        model = self.build(json.loads(trial.hyperparameters.values["genome"]))
+        model.load_weights(self._get_checkpoint_fname(trial.trial_id))
+        return model
+
+    def run_trial(self, trial, *args, **kwargs):
+        values = trial.hyperparameters.values
+        genome, plan, epochs = json.loads(values["genome"]), json.loads(values["plan"]), int(values["epochs"])
+        spec = self.space.spec(genome)
+        started = time.perf_counter()
+        keras.utils.set_random_seed(self.seed * 100_003 + int(trial.trial_id))
+        model = self.build(genome)
+        fraction = 0.0
+        if values["parent"]:
+            parent_trial = self.oracle.get_trial(values["parent"])
+            parent = self.load_model(parent_trial)
+            parent_spec = self.space.spec(json.loads(parent_trial.hyperparameters.values["genome"]))
+            fraction = inherit(plan, parent, model, spec, parent_spec, self.near_identity, seed=int(trial.trial_id))
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        label = f"trial {trial.trial_id}"
+        self.say(f"{label} ({values['role']}, {values['mutation']}"
+                 f"{' of ' + values['parent'] if values['parent'] else ''}): {self.space.describe(genome)}; "
+                 f"{fraction:.1%} of the weights inherited, {epochs} epochs")
+        with _Heartbeat(self, trial.trial_id):
+            if epochs:
+                model.fit(self.train, epochs=epochs, verbose=0,
+                          callbacks=[StopOnNonFinite(), *self.epoch_callbacks(label, epochs)])
+            val_loss, val_accuracy = model.evaluate(self.val, verbose=0)
+        atomic_save_model(model, self._get_checkpoint_fname(trial.trial_id), weights_only=True)
+        cost = count(spec, self.input_shape, self.num_classes)
+        return {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "flops": float(cost.flops),
+                "params": float(cost.params), "inherited_fraction": float(fraction),
+                "train_seconds": time.perf_counter() - started}
+
+    # -- the search loop ----------------------------------------------------------------
+    def search(self, *fit_args, **fit_kwargs):
+        """Keras Tuner's loop, except that a worker told to wait (IDLE) sleeps before asking again."""
+        if dist_utils.is_chief_oracle():
+            return super().search(*fit_args, **fit_kwargs)
+        self.oracle.verbose = 0  # our own progress lines replace Keras Tuner's tables
+        self.on_search_begin()
+        while True:
+            self.pre_create_trial()
+            trial = self.oracle.create_trial(self.tuner_id)
+            if trial.status == Status.STOPPED:
+                break
+            if trial.status == Status.IDLE:
+                time.sleep(self.idle_wait)
+                continue
+            self.on_trial_begin(trial)
+            self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            if trial.status != Status.COMPLETED and trial.message:
+                self.say(f"trial {trial.trial_id} failed: {trial.message.strip().splitlines()[-1]}")
+            self.on_trial_end(trial)
+        self.on_search_end()
+
+
+class _Heartbeat:
+    """While a worker trains, ping the chief so that it can tell a dead worker from a slow one."""
+
+    def __init__(self, tuner: EvolutionTuner, trial_id: str):
+        self.tuner, self.trial_id = tuner, trial_id
+        self.active = tuner.heartbeat > 0 and dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+        self.stop = threading.Event()
+
+    def __enter__(self):
+        if self.active:
+            self.thread = threading.Thread(target=self._beat, daemon=True)
+            self.thread.start()
+        return self
+
+    def _beat(self):
+        while not self.stop.wait(self.tuner.heartbeat):
+            try:
+                self.tuner.oracle.get_trial(self.trial_id)
+            except Exception:  # the chief may be busy or restarting; the next beat retries
+                pass
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.active:
+            self.thread.join()
+
+
+def final_training(model: keras.Model, train, epochs: int = 30, boundaries=(10, 20),
+                   rates=(1e-3, 1e-4, 1e-5), callbacks=()) -> keras.Model:
+    """Seed 001 §7.4: the best net trains 30 more epochs at lr 1e-3 / 1e-4 / 1e-5 (steps at
+    epochs 10 and 20), continuing from its inherited weights (reference A7.4)."""
+    def rate(epoch: int, lr=None) -> float:
+        return float(rates[sum(epoch >= b for b in boundaries)])
+
+    model.compile(optimizer=keras.optimizers.Adam(rates[0]), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    if epochs:
+        model.fit(train, epochs=epochs, verbose=0,
+                  callbacks=[StopOnNonFinite(), keras.callbacks.LearningRateScheduler(rate), *callbacks])
+    return model

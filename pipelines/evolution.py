@@ -1,0 +1,163 @@
+"""`automl search --strategy evolution`: seed 001's Lamarckian evolution on Keras Tuner.
+
+Serial, or distributed with Keras Tuner's chief/worker environment variables: the chief
+holds the oracle (and writes the run log), workers train trials, and all share the run
+directory, which must therefore be on a shared filesystem. The chief (or the serial run)
+then gives the best net the thesis' final training and tests it once.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import keras
+
+from automl.callbacks import format_duration
+from automl.evolution.oracle import EvolutionOracle
+from automl.evolution.pareto import fronts
+from automl.evolution.space import make_space
+from automl.evolution.tuner import EvolutionTuner, final_training
+from automl.io import atomic_save_model, atomic_write_json, atomic_write_text
+from pipelines import distributed
+from pipelines.datasets import load_dataset
+from pipelines.datasets.base import ImageDataset
+from pipelines.datasets.tfdata import split_pipelines
+from pipelines.plots import accuracy_vs_flops
+from pipelines.rundir import RunDir
+from pipelines.train import printer
+
+PROJECT = "evolution"
+
+
+def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | None = None) -> dict:
+    say = printer(quiet)
+    role = distributed.role()
+    done = run.summary()
+    if done is not None:
+        say(f"{run.path}: already complete (test accuracy {done['test_accuracy']:.4f})")
+        return done
+    evo = cfg.evolution
+    keras.utils.set_random_seed(cfg.seed)
+    data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
+    augment = data.augment(evo.augment)
+    train, val, test = split_pipelines(data, evo.batch_size, augment, cfg.seed)
+    preprocess = data.preprocess()
+    if role != "worker":
+        run.update_meta(dataset=data.describe(), class_names=data.class_names, preprocess=preprocess.to_dict(),
+                        augment=augment, strategy="evolution")
+    space = make_space(evo.space, cfg.resbuilder.start_pooling_stages)
+    started = time.time()
+
+    def record(trial, oracle: EvolutionOracle) -> None:
+        """Runs where the oracle lives (the chief): one log line and one printed line per trial."""
+        values, metrics = trial.hyperparameters.values, trial.metrics
+        used, best = oracle.evo["used_epochs"], oracle.evo["best"]
+        if not any(r.get("trial") == trial.trial_id for r in run.records()):  # idempotent across a resume
+            genome = json.loads(values["genome"])
+            run.append_record({
+                "kind": "trial", "trial": trial.trial_id, "architecture": int(trial.trial_id),
+                "role": values["role"], "parent": values["parent"] or None, "mutation": values["mutation"],
+                "genome": genome, "arch": space.describe(genome), "blocks": space.depth(genome),
+                "params": int(metrics.get_last_value("params")), "flops": int(metrics.get_last_value("flops")),
+                "inherited_fraction": metrics.get_last_value("inherited_fraction"), "epochs": int(values["epochs"]),
+                "val_accuracy": trial.score, "wall_seconds": metrics.get_last_value("train_seconds"),
+                "epochs_used": used, "best_trial": best,
+            })
+        elapsed = time.time() - started
+        eta = elapsed / used * (evo.budget_epochs - used) if used else 0.0
+        say(f"trial {trial.trial_id} done: validation {trial.score:.4f}; best {oracle.score(best):.4f} "
+            f"(trial {best}); epochs {used}/{evo.budget_epochs}, {format_duration(elapsed)} elapsed, "
+            f"ETA {format_duration(eta)}")
+
+    oracle = EvolutionOracle(
+        space, mode=evo.mode, objective_kind=evo.objective, budget_epochs=evo.budget_epochs,
+        epochs_per_trial=evo.epochs_per_trial, inheritance=evo.inheritance,
+        niching_probability=evo.niching_probability, niching_steps=evo.niching_steps,
+        population_size=evo.population_size, tournament_size=evo.tournament_size, checkpoints=evo.checkpoints,
+        worker_timeout=evo.worker_timeout if role == "chief" else 0.0, seed=cfg.seed, on_trial_end=record)
+    tuner = EvolutionTuner(
+        oracle, space, train, val, data.input_shape, data.num_classes, preprocess, learning_rate=evo.learning_rate,
+        seed=cfg.seed, near_identity=cfg.resbuilder.init_mean_abs, heartbeat=evo.heartbeat, say=say,
+        directory=str(run.path), project_name=PROJECT, overwrite=False)
+    where = {"serial": "", "chief": " (distributed chief: waiting for workers)", "worker": " (distributed worker)"}
+    say(f"evolution on {data.name}: {data.describe()['train']} train / {data.describe()['validation']} validation "
+        f"images; {evo.space} space, {evo.mode}, {'with' if evo.inheritance else 'without'} weight inheritance, "
+        f"{evo.epochs_per_trial} epochs per trial, budget {evo.budget_epochs} epochs{where[role]}")
+    tuner.search(verbose=0)
+    if role == "worker":
+        say("worker: the chief reports the search is over")
+        return {"role": "worker"}
+    return _finish(cfg, run, data, space, oracle, tuner, train, val, test, say, time.time() - started)
+
+
+def _finish(cfg, run: RunDir, data, space, oracle: EvolutionOracle, tuner: EvolutionTuner, train, val, test, say,
+            search_seconds: float) -> dict:
+    """The thesis' final training of the best net (and of any checkpointed nets), one test each."""
+    evo = cfg.evolution
+    oracle.catch_up()
+    best = oracle.evo["best"]
+    if best is None:
+        raise RuntimeError("the evolution ended without a single completed trial (see the failures above)")
+    finals = {}
+    for tid in dict.fromkeys([best] + [c["trial"] for c in oracle.evo["checkpoints"]]):
+        finals[tid] = _final(run, tuner, oracle.get_trial(tid), train, val, test, evo, say)
+    atomic_save_model(keras.models.load_model(run.path / "final" / f"{best}.keras"), run.best_path)
+
+    records = run.records()
+    front = [records[i]["trial"] for i in fronts([(r["val_accuracy"], r["flops"]) for r in records])[0]] \
+        if records else []
+    accuracy_vs_flops(records, int(best), run.path / "accuracy_vs_flops.png",
+                      title=f"evolution on {data.name} ({evo.objective})")
+    atomic_write_text(run.path / "history.md", history_table(records, best, front))
+    b = next(r for r in records if r["trial"] == best)
+    summary = {
+        "command": "search", "strategy": "evolution", "dataset": data.name, "best_model": RunDir.BEST,
+        "arch": f"trial {best}: {b['arch']}", "trial": best, "genome": b["genome"], "params": b["params"],
+        "flops": b["flops"], "search_val_accuracy": b["val_accuracy"], **finals[best],
+        "checkpoints": [{**c, **finals[c["trial"]]} for c in oracle.evo["checkpoints"]],
+        "pareto_front": front, "trials": len(records), "epochs_used": oracle.evo["used_epochs"],
+        "budget_epochs": evo.budget_epochs, "inheritance": evo.inheritance, "mode": evo.mode,
+        "space": evo.space, "objective": evo.objective, "stop_reason": "budget_epochs",
+        "wall_seconds": search_seconds,
+    }
+    run.write_summary(summary)
+    say(f"best: trial {best} ({b['arch']}), {b['flops']:,} FLOPs; search validation {b['val_accuracy']:.4f}; "
+        f"after {evo.final_epochs} final epochs validation {summary['val_accuracy']:.4f}, "
+        f"test {summary['test_accuracy']:.4f}")
+    say(f"run saved in {run.path}; export it with `automl export {run.path} --out DIR`")
+    return summary
+
+
+def _final(run: RunDir, tuner: EvolutionTuner, trial, train, val, test, evo, say) -> dict:
+    """Final training of one trial's net, cached so that a resumed run does not repeat it."""
+    store = run.path / "final"
+    result_path = store / f"{trial.trial_id}.json"
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    say(f"final training of trial {trial.trial_id}: {evo.final_epochs} epochs at lr "
+        f"{'/'.join(f'{r:g}' for r in evo.final_learning_rates)}")
+    started = time.perf_counter()
+    keras.utils.set_random_seed(int(trial.trial_id))
+    model = final_training(tuner.load_model(trial), train, evo.final_epochs, evo.final_boundaries,
+                           evo.final_learning_rates)
+    val_metrics = model.evaluate(val, return_dict=True, verbose=0)
+    test_metrics = model.evaluate(test, return_dict=True, verbose=0)  # the one test of this net
+    atomic_save_model(model, store / f"{trial.trial_id}.keras")
+    result = {"val_accuracy": float(val_metrics["accuracy"]), "test_accuracy": float(test_metrics["accuracy"]),
+              "final_seconds": time.perf_counter() - started}
+    atomic_write_json(result_path, result)
+    return result
+
+
+def history_table(records: list[dict], best: str, front: list[str]) -> str:
+    lines = ["# Evolution history", "",
+             "| trial | role | parent | mutation | architecture | params | FLOPs | inherited | val acc | best so far |",
+             "|---:|---|---:|---|---|---:|---:|---:|---:|---:|"]
+    for r in records:
+        marks = (" **(best)**" if r["trial"] == best else "") + (" (front)" if r["trial"] in front else "")
+        lines.append(f"| {r['trial']}{marks} | {r['role']} | {r['parent'] or ''} | {r['mutation']} | {r['arch']} "
+                     f"| {r['params']:,} | {r['flops']:,} | {r['inherited_fraction']:.0%} | {r['val_accuracy']:.4f} "
+                     f"| {r['best_trial']} |")
+    lines += ["", "Fitness is validation accuracy after the trial's training; no candidate is ever tested. "
+              "Only the best net (and checkpointed nets) get the final training and one test.", ""]
+    return "\n".join(lines)
