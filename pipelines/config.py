@@ -100,6 +100,7 @@ class ResBuilderConfig:
 @dataclass
 class EvolutionConfig:
     space: Literal["conv", "residual"]
+    max_channels: int
     mode: Literal["one_plus_one", "population"]
     objective: Literal["accuracy", "pareto"]
     inheritance: bool
@@ -337,6 +338,7 @@ def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config
         rules += [
             ("evolution.budget_epochs", evo.budget_epochs, evo.budget_epochs >= evo.epochs_per_trial,
              f">= evolution.epochs_per_trial ({evo.epochs_per_trial})"),
+            ("evolution.max_channels", evo.max_channels, evo.max_channels >= 16, ">= 16 (the smallest width)"),
             ("evolution.epochs_per_trial", evo.epochs_per_trial, evo.epochs_per_trial >= 1, ">= 1"),
             ("evolution.batch_size", evo.batch_size, evo.batch_size >= 1, ">= 1"),
             ("evolution.learning_rate", evo.learning_rate, evo.learning_rate > 0, "> 0"),

@@ -45,7 +45,7 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
     if role != "worker":
         run.update_meta(dataset=data.describe(), class_names=data.class_names, preprocess=preprocess.to_dict(),
                         augment=augment, strategy="evolution")
-    space = make_space(evo.space, cfg.resbuilder.start_pooling_stages)
+    space = make_space(evo.space, cfg.resbuilder.start_pooling_stages, evo.max_channels)
     started = time.time()
 
     def record(trial, oracle: EvolutionOracle) -> None:

@@ -16,6 +16,7 @@ Random draws are seeded by (seed, trial id), so a replay or a resumed run draws 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Callable
 
@@ -160,7 +161,7 @@ class EvolutionOracle(kt.Oracle):
                 trial.status = Status.INVALID
                 self._retry_queue.append(trial.trial_id)
                 print(f"worker {tuner_id} silent for {now - self._heard[trial.trial_id]:.0f} s: "
-                      f"trial {trial.trial_id} goes to another worker", flush=True)
+                      f"trial {trial.trial_id} goes to another worker", file=sys.stderr, flush=True)
 
     # -- the evolution ------------------------------------------------------------------
     def committed_epochs(self) -> int:

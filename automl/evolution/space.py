@@ -125,8 +125,13 @@ class ConvStackSpace(Space):
 
     name = "conv"
 
+    def __init__(self, max_channels: int = CHANNELS[-1]):
+        self.channels = tuple(c for c in CHANNELS if c <= max_channels)
+        if not self.channels:
+            raise ValueError(f"max_channels {max_channels} is below the smallest width {CHANNELS[0]}")
+
     def initial(self, rng):
-        return [[int(rng.choice(CHANNELS)), int(rng.choice(KERNELS)), 1]]  # seed 001 L1196: stride 1
+        return [[int(rng.choice(self.channels)), int(rng.choice(KERNELS)), 1]]  # seed 001 L1196: stride 1
 
     def depth(self, genome) -> int:
         return len(genome)
@@ -155,16 +160,16 @@ class ConvStackSpace(Space):
             child[i][1] = int(rng.choice(KERNELS))
             blocks[i] = [i, False, True]  # eq. 7.3: only k_i re-initialised
         elif name in ("add_channels", "remove_channels"):
-            at = CHANNELS.index(child[i][0]) + (1 if name == "add_channels" else -1)
-            if not 0 <= at < len(CHANNELS):
+            at = self.channels.index(child[i][0]) + (1 if name == "add_channels" else -1)
+            if not 0 <= at < len(self.channels):
                 return None
-            child[i][0] = CHANNELS[at]
+            child[i][0] = self.channels[at]
             blocks[i] = [None, False, False]  # eq. 7.4: theta_i re-initialised ...
             if i + 1 < n:
                 blocks[i + 1] = [i + 1, False, True]  # ... and the next kernel
         elif name == "add_block":
             at = int(rng.integers(n + 1))  # any position, front and back included
-            child.insert(at, [int(rng.choice(CHANNELS)), int(rng.choice(KERNELS)), 1])
+            child.insert(at, [int(rng.choice(self.channels)), int(rng.choice(KERNELS)), 1])
             blocks.insert(at, [None, False, False])  # eq. 7.5
             if at + 1 < len(child):
                 blocks[at + 1] = [at, False, True]
@@ -195,11 +200,12 @@ class ResidualSpace(Space):
     name = "residual"
     mutation_weights = {k: v for k, v in MUTATION_WEIGHTS.items() if k != "change_stride"}
 
-    def __init__(self, pooling_stages: int = 2):
+    def __init__(self, pooling_stages: int = 2, max_channels: int = CHANNELS[-1]):
         self.pooling_stages = pooling_stages
+        self.channels = tuple(c for c in CHANNELS if c <= max_channels)
 
     def initial(self, rng):
-        spec = rb_0net(filters=int(rng.choice(CHANNELS)), pooling_stages=self.pooling_stages)
+        spec = rb_0net(filters=int(rng.choice(self.channels)), pooling_stages=self.pooling_stages)
         spec.stem_kernel = int(rng.choice(KERNELS))
         return spec.to_dict()
 
@@ -236,19 +242,19 @@ class ResidualSpace(Space):
             elif name == "change_kernel":
                 block.kernel = int(rng.choice(KERNELS))
             elif name in ("add_channels", "remove_channels"):
-                at = CHANNELS.index(block.filters) + (1 if name == "add_channels" else -1) \
-                    if block.filters in CHANNELS else -1
-                if not 0 <= at < len(CHANNELS):
+                at = self.channels.index(block.filters) + (1 if name == "add_channels" else -1) \
+                    if block.filters in self.channels else -1
+                if not 0 <= at < len(self.channels):
                     return None
-                block.filters, block.mid_filters = CHANNELS[at], None
+                block.filters, block.mid_filters = self.channels[at], None
             else:
                 raise ValueError(f"unknown mutation {name!r}")
         return Mutation(name, spec.to_dict(), {"by_name": True})
 
 
-def make_space(name: str, pooling_stages: int = 2) -> Space:
+def make_space(name: str, pooling_stages: int = 2, max_channels: int = CHANNELS[-1]) -> Space:
     if name == "conv":
-        return ConvStackSpace()
+        return ConvStackSpace(max_channels)
     if name == "residual":
-        return ResidualSpace(pooling_stages)
+        return ResidualSpace(pooling_stages, max_channels)
     raise ValueError(f"unknown search space {name!r} (choose conv or residual)")

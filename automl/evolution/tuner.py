@@ -71,7 +71,7 @@ class EvolutionTuner(kt.Tuner):
                  f"{fraction:.1%} of the weights inherited, {epochs} epochs")
         with _Heartbeat(self, trial.trial_id):
             if epochs:
-                model.fit(self.train, epochs=epochs, verbose=0,
+                model.fit(self.train, epochs=epochs, verbose=0, shuffle=False,
                           callbacks=[StopOnNonFinite(), *self.epoch_callbacks(label, epochs)])
             val_loss, val_accuracy = model.evaluate(self.val, verbose=0)
         atomic_save_model(model, self._get_checkpoint_fname(trial.trial_id), weights_only=True)
@@ -140,6 +140,6 @@ def final_training(model: keras.Model, train, epochs: int = 30, boundaries=(10, 
     model.compile(optimizer=keras.optimizers.Adam(rates[0]), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     if epochs:
-        model.fit(train, epochs=epochs, verbose=0,
+        model.fit(train, epochs=epochs, verbose=0, shuffle=False,
                   callbacks=[StopOnNonFinite(), keras.callbacks.LearningRateScheduler(rate), *callbacks])
     return model
