@@ -44,11 +44,52 @@ class StopOnNonFinite(keras.callbacks.Callback):
             )
 
 
-class Progress(keras.callbacks.Callback):
-    """One line per epoch: metrics, learning rate, epoch time and the ETA of the training."""
+class StopAtDeadline(keras.callbacks.Callback):
+    """Ends `fit` at the first batch after the deadline, and an evaluation pass at its next batch.
 
-    def __init__(self, epochs: int, label: str = "", stream=None):
+    `cut` tells that the training was stopped inside an epoch (or its validation pass), so that
+    epoch's weights and metrics are partial. Each complete evaluation pass refreshes the
+    deadline's reserve to what finalising costs: `base` seconds plus `final_passes` such passes
+    (e.g. validation and test of the chosen model).
+    """
+
+    def __init__(self, deadline, final_passes: float = 2.0, base: float = 3.0):
         super().__init__()
+        self.deadline, self.final_passes, self.base = deadline, final_passes, base
+        self.cut = False
+        self.completed_epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.cut:
+            self.completed_epochs += 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.deadline.expired():
+            self.model.stop_training = True
+            self.cut = True
+
+    def on_test_begin(self, logs=None):
+        self._eval_start = time.perf_counter()
+        self._eval_cut = False
+
+    def on_test_batch_end(self, batch, logs=None):
+        if self.deadline.expired():
+            self.model.stop_evaluating = True
+            self.cut = self._eval_cut = True
+
+    def on_test_end(self, logs=None):
+        if not self._eval_cut:
+            self.deadline.reserve = max(self.deadline.reserve,
+                                        self.base + self.final_passes * (time.perf_counter() - self._eval_start))
+
+
+class Progress(keras.callbacks.Callback):
+    """One line per epoch: metrics, learning rate, epoch time and the ETA of the training
+    (and the time left of a wall-clock budget)."""
+
+    def __init__(self, epochs: int, label: str = "", stream=None, deadline=None):
+        super().__init__()
+        self.deadline = deadline
         self.epochs = epochs
         self.label = f"{label} " if label else ""
         self.stream = stream or sys.stderr
@@ -70,6 +111,8 @@ class Progress(keras.callbacks.Callback):
             parts.append(f"lr {lr:.1e}")
         parts.append(f"{self._times[-1]:.1f}s")
         parts.append(f"ETA {format_duration(eta)}")
+        if self.deadline is not None and self.deadline.active:
+            parts.append(f"budget left {format_duration(max(self.deadline.left(), 0))}")
         print("  ".join(parts), file=self.stream, flush=True)
 
 
@@ -83,8 +126,9 @@ class Checkpointer(keras.callbacks.Callback):
     """
 
     def __init__(self, directory, best_path, schedule_callbacks=(), monitor="val_accuracy",
-                 tie_break="val_loss"):
+                 tie_break="val_loss", stopper: StopAtDeadline | None = None):
         super().__init__()
+        self.stopper = stopper
         self.tie_break = tie_break
         self.directory = Path(directory)
         self.best_path = Path(best_path)
@@ -107,6 +151,14 @@ class Checkpointer(keras.callbacks.Callback):
                 setattr(callback, key, value)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.stopper is not None and self.stopper.cut:
+            # A budget cut this epoch: its metrics are partial, so it neither counts nor competes.
+            # The weights are kept, so a resumed run repeats the epoch from where it stopped.
+            atomic_save_model(self.model, self.last_path)
+            self.state["cut_epoch"] = epoch + 1
+            self.state["train_seconds"] = self._prior_seconds + time.perf_counter() - self._start
+            atomic_write_json(self.directory / "state.json", self.state)
+            return
         logs = {k: float(v) for k, v in (logs or {}).items()}
         logs["lr"] = _learning_rate(self.model)
         value, tie = logs.get(self.monitor), logs.get(self.tie_break, math.inf)
@@ -131,8 +183,8 @@ class Checkpointer(keras.callbacks.Callback):
         return value == best and tie < (math.inf if previous is None else previous)
 
     def on_train_end(self, logs=None):
-        # Reached only when fit returns: all epochs done, or early stopping ended it.
-        self.state["finished"] = True
+        # Reached when fit returns: all epochs done, early stopping, or a budget (not finished).
+        self.state["finished"] = not (self.stopper is not None and self.stopper.deadline.hit)
         atomic_write_json(self.directory / "state.json", self.state)
 
 

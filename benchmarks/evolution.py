@@ -161,8 +161,8 @@ def main() -> None:
     done = {(r["system"], r["seed"]) for r in results["rows"]}
     names = {"inheritance": "evolution, inheritance", "no-inheritance": "evolution, no inheritance",
              "random": "keras-tuner RandomSearch", "hyperband": "keras-tuner Hyperband"}
-    for seed in args.seeds:
-        for row in args.rows:
+    for row in args.rows:  # row-major: every seed of a row before the next row
+        for seed in args.seeds:
             if (names[row], seed) in done:  # resumable: rows already measured are kept
                 continue
             with tempfile.TemporaryDirectory() as tmp:

@@ -6,9 +6,11 @@ Bad input ends in one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from pipelines.errors import UsageError
@@ -58,6 +60,9 @@ def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> N
     p.add_argument("--seed", type=int, help="random seed for initialisation, shuffling and augmentation")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last completed epoch, with its saved config")
+    p.add_argument("--budget", metavar="DURATION",
+                   help="wall-clock budget of this command, e.g. 90s, 6m, 2h: work stops at the first batch "
+                        "after it and the run is finalised inside it; with --resume, the time to add")
     p.add_argument("--quiet", action="store_true", help="print only the final result")
     p.add_argument("--arch", metavar="NAME|SPEC.json",
                    help="architecture: rb-0net, rb-r18, rb-r18-cifar, resnet-mini, lenet5-like, or a spec .json file")
@@ -133,6 +138,14 @@ def _resolve_run(args, command: str):
         if not args.resume and (args.strategy or "resbuilder") != "evolution":
             raise UsageError("KERASTUNER_* variables are set, but only --strategy evolution runs distributed")
 
+    if args.budget is not None:
+        from automl.budget import parse_duration
+
+        try:
+            parse_duration(args.budget)
+        except ValueError as e:
+            raise UsageError(f"--budget: {e}") from None
+
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
@@ -143,11 +156,16 @@ def _resolve_run(args, command: str):
         run = RunDir.open(args.out)
         if run.meta().get("command") != command:
             raise UsageError(f"{run.path} is a run of `automl {run.meta().get('command')}`, not `automl {command}`")
-        return run, run.load_config(command)
+        cfg = run.load_config(command)
+        if args.budget is not None:  # this invocation's time; the saved config keeps the first budget
+            cfg.budget = args.budget
+            run.update_meta(budgets=run.meta().get("budgets", []) + [args.budget])
+        return run, cfg
 
     flags = list(args.overrides)
     for key, value in (("dataset", args.dataset), ("seed", args.seed), ("model.arch", args.arch),
-                       ("data.data_dir", args.data_dir), ("train.optimizer", args.optimizer)):
+                       ("data.data_dir", args.data_dir), ("train.optimizer", args.optimizer),
+                       ("budget", None if args.budget is None else json.dumps(args.budget))):
         if value is not None:
             flags.append(f"{key}={value}")
     preset = (getattr(args, "preset", None) or "quick") if command == "search" else None
@@ -168,20 +186,22 @@ def _resolve_run(args, command: str):
 
 
 def _train_in_run(args, command: str) -> dict:
+    from automl.budget import Deadline, parse_duration
     from pipelines.datasets import load_dataset
 
     run, cfg = _resolve_run(args, command)
+    deadline = Deadline(parse_duration(cfg.budget) if cfg.budget else None, started=_STARTED)
     try:
         # Bundled data and image folders load without TensorFlow, so their errors come first.
         data = None if run.summary() else load_dataset(cfg.dataset, cfg.data)
         if command == "search":
             from pipelines.search import run_search
 
-            summary = run_search(cfg, run, run.meta()["strategy"], quiet=args.quiet, data=data)
+            summary = run_search(cfg, run, run.meta()["strategy"], quiet=args.quiet, data=data, deadline=deadline)
         else:
             from pipelines.train import run_training
 
-            summary = run_training(cfg, run, quiet=args.quiet, data=data)
+            summary = run_training(cfg, run, quiet=args.quiet, data=data, deadline=deadline)
     except UsageError:
         if not args.resume:
             run.discard_if_untouched()  # e.g. the dataset is missing: leave no empty run behind
@@ -270,7 +290,12 @@ def _exit_code(error: Exception) -> int | None:
     return None
 
 
+_STARTED = time.monotonic()  # a budget counts from the command's start (main() resets it)
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _STARTED
+    _STARTED = time.monotonic()
     args = build_parser().parse_args(argv)
     _quiet_tensorflow()
     try:

@@ -17,6 +17,7 @@ from typing import Literal
 
 import yaml
 
+from automl.budget import parse_duration
 from pipelines.errors import UsageError
 
 
@@ -72,6 +73,7 @@ class TrainConfig:
 class TrainRunConfig:
     dataset: str
     seed: int
+    budget: str | None
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
@@ -125,6 +127,7 @@ class EvolutionConfig:
 class SearchRunConfig:
     dataset: str
     seed: int
+    budget: str | None
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
@@ -294,6 +297,11 @@ def _coerce(value, hint, key: str, source: str):
 
 def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config") -> None:
     """Values of the right type that still make no sense, named by key."""
+    if config.budget is not None:
+        try:
+            parse_duration(config.budget)
+        except ValueError as e:
+            raise ConfigError(f"{source}: 'budget': {e}") from None
     rules = [
         ("data.validation_split", config.data.validation_split, 0 < config.data.validation_split < 1, "in (0, 1)"),
         ("data.test_split", config.data.test_split, 0 < config.data.test_split < 1, "in (0, 1)"),

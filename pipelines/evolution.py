@@ -12,7 +12,8 @@ import time
 
 import keras
 
-from automl.callbacks import format_duration
+from automl.budget import Deadline
+from automl.callbacks import StopAtDeadline, format_duration
 from automl.evolution.oracle import EvolutionOracle
 from automl.evolution.pareto import fronts
 from automl.evolution.space import make_space
@@ -24,15 +25,19 @@ from pipelines.datasets.base import ImageDataset
 from pipelines.datasets.tfdata import split_pipelines
 from pipelines.plots import accuracy_vs_flops
 from pipelines.rundir import RunDir
-from pipelines.train import printer
+from pipelines.errors import UsageError
+from pipelines.train import completed, printer
 
 PROJECT = "evolution"
 
 
-def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | None = None) -> dict:
+def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | None = None,
+                  deadline: Deadline | None = None) -> dict:
     say = printer(quiet)
     role = distributed.role()
-    done = run.summary()
+    # The budget is the chief's: workers get its end with every trial.
+    deadline = deadline if deadline is not None and role != "worker" else Deadline()
+    done = completed(run)
     if done is not None:
         say(f"{run.path}: already complete (test accuracy {done['test_accuracy']:.4f})")
         return done
@@ -60,21 +65,25 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
                 "genome": genome, "arch": space.describe(genome), "blocks": space.depth(genome),
                 "params": int(metrics.get_last_value("params")), "flops": int(metrics.get_last_value("flops")),
                 "inherited_fraction": metrics.get_last_value("inherited_fraction"), "epochs": int(values["epochs"]),
-                "val_accuracy": trial.score, "wall_seconds": metrics.get_last_value("train_seconds"),
-                "epochs_used": used, "best_trial": best,
+                "val_accuracy": None if oracle.is_cut(trial.trial_id) else trial.score,
+                "cut": oracle.is_cut(trial.trial_id), "epochs_trained": oracle.trained_epochs(trial.trial_id),
+                "wall_seconds": metrics.get_last_value("train_seconds"), "epochs_used": used, "best_trial": best,
             })
         elapsed = time.time() - started
-        eta = elapsed / used * (evo.budget_epochs - used) if used else 0.0
-        say(f"trial {trial.trial_id} done: validation {trial.score:.4f}; best {oracle.score(best):.4f} "
-            f"(trial {best}); epochs {used}/{evo.budget_epochs}, {format_duration(elapsed)} elapsed, "
-            f"ETA {format_duration(eta)}")
+        eta = min(elapsed / used * (evo.budget_epochs - used) if used else 0.0, max(deadline.left(), 0))
+        left = f", budget left {format_duration(max(deadline.left(), 0))}" if deadline.active else ""
+        result = "cut by the budget" if oracle.is_cut(trial.trial_id) else f"validation {trial.score:.4f}"
+        best_text = f"best {oracle.score(best):.4f} (trial {best})" if best is not None else "no best yet"
+        say(f"trial {trial.trial_id} done: {result}; {best_text}; epochs {used}/{evo.budget_epochs}, "
+            f"{format_duration(elapsed)} elapsed, ETA {format_duration(eta)}{left}")
 
     oracle = EvolutionOracle(
         space, mode=evo.mode, objective_kind=evo.objective, budget_epochs=evo.budget_epochs,
         epochs_per_trial=evo.epochs_per_trial, inheritance=evo.inheritance,
         niching_probability=evo.niching_probability, niching_steps=evo.niching_steps,
         population_size=evo.population_size, tournament_size=evo.tournament_size, checkpoints=evo.checkpoints,
-        worker_timeout=evo.worker_timeout if role == "chief" else 0.0, seed=cfg.seed, on_trial_end=record)
+        worker_timeout=evo.worker_timeout if role == "chief" else 0.0, seed=cfg.seed, on_trial_end=record,
+        deadline=deadline, final_epochs=evo.final_epochs)
     tuner = EvolutionTuner(
         oracle, space, train, val, data.input_shape, data.num_classes, preprocess, learning_rate=evo.learning_rate,
         seed=cfg.seed, near_identity=cfg.resbuilder.init_mean_abs, heartbeat=evo.heartbeat, say=say,
@@ -87,26 +96,33 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
     if role == "worker":
         say("worker: the chief reports the search is over")
         return {"role": "worker"}
-    return _finish(cfg, run, data, space, oracle, tuner, train, val, test, say, time.time() - started)
+    return _finish(cfg, run, data, space, oracle, tuner, train, val, test, say, time.time() - started, deadline)
 
 
 def _finish(cfg, run: RunDir, data, space, oracle: EvolutionOracle, tuner: EvolutionTuner, train, val, test, say,
-            search_seconds: float) -> dict:
+            search_seconds: float, deadline: Deadline) -> dict:
     """The thesis' final training of the best net (and of any checkpointed nets), one test each."""
     evo = cfg.evolution
     oracle.catch_up()
     best = oracle.evo["best"]
     if best is None:
+        if deadline.hit:
+            raise UsageError(f"the budget ended before a first trial finished; nothing is lost: continue with "
+                             f"`automl search --resume --out {run.path} --budget DURATION`")
         raise RuntimeError("the evolution ended without a single completed trial (see the failures above)")
     finals = {}
     for tid in dict.fromkeys([best] + [c["trial"] for c in oracle.evo["checkpoints"]]):
-        finals[tid] = _final(run, tuner, oracle.get_trial(tid), train, val, test, evo, say)
+        if tid != best and deadline.expired():
+            finals[tid] = {"not_run": "budget"}
+            continue
+        finals[tid] = _final(run, tuner, oracle.get_trial(tid), train, val, test, evo, say, deadline)
     atomic_save_model(keras.models.load_model(run.path / "final" / f"{best}.keras"), run.best_path)
 
     records = run.records()
-    front = [records[i]["trial"] for i in fronts([(r["val_accuracy"], r["flops"]) for r in records])[0]] \
-        if records else []
-    accuracy_vs_flops(records, int(best), run.path / "accuracy_vs_flops.png",
+    chosen = [r for r in records if not r.get("cut")]
+    front = [chosen[i]["trial"] for i in fronts([(r["val_accuracy"], r["flops"]) for r in chosen])[0]] \
+        if chosen else []
+    accuracy_vs_flops(chosen, int(best), run.path / "accuracy_vs_flops.png",
                       title=f"evolution on {data.name} ({evo.objective})")
     atomic_write_text(run.path / "history.md", history_table(records, best, front))
     b = next(r for r in records if r["trial"] == best)
@@ -117,8 +133,9 @@ def _finish(cfg, run: RunDir, data, space, oracle: EvolutionOracle, tuner: Evolu
         "checkpoints": [{**c, **finals[c["trial"]]} for c in oracle.evo["checkpoints"]],
         "pareto_front": front, "trials": len(records), "epochs_used": oracle.evo["used_epochs"],
         "budget_epochs": evo.budget_epochs, "inheritance": evo.inheritance, "mode": evo.mode,
-        "space": evo.space, "objective": evo.objective, "stop_reason": "budget_epochs",
-        "wall_seconds": search_seconds,
+        "space": evo.space, "objective": evo.objective,
+        "stop_reason": "budget" if deadline.hit else "budget_epochs", "cut_trials": oracle.evo["cut"],
+        "wall_seconds": search_seconds, "budget": deadline.report(),
     }
     run.write_summary(summary)
     say(f"best: trial {best} ({b['arch']}), {b['flops']:,} FLOPs; search validation {b['val_accuracy']:.4f}; "
@@ -128,8 +145,12 @@ def _finish(cfg, run: RunDir, data, space, oracle: EvolutionOracle, tuner: Evolu
     return summary
 
 
-def _final(run: RunDir, tuner: EvolutionTuner, trial, train, val, test, evo, say) -> dict:
-    """Final training of one trial's net, cached so that a resumed run does not repeat it."""
+def _final(run: RunDir, tuner: EvolutionTuner, trial, train, val, test, evo, say, deadline: Deadline) -> dict:
+    """Final training of one trial's net, cached so that a resumed run does not repeat it.
+
+    Under a budget it stops at the first batch after the deadline (its validation and test
+    passes are the finalising the reserve was kept for); a cut final training is not cached.
+    """
     store = run.path / "final"
     result_path = store / f"{trial.trial_id}.json"
     if result_path.exists():
@@ -138,14 +159,20 @@ def _final(run: RunDir, tuner: EvolutionTuner, trial, train, val, test, evo, say
         f"{'/'.join(f'{r:g}' for r in evo.final_learning_rates)}")
     started = time.perf_counter()
     keras.utils.set_random_seed(int(trial.trial_id))
+    eval_seconds = trial.metrics.get_last_value("eval_seconds") if trial.metrics.exists("eval_seconds") else 0.0
+    deadline.reserve = 3.0 + 2.5 * eval_seconds  # the validation and test passes below
+    stopper = StopAtDeadline(deadline, final_passes=2.5)
     model = final_training(tuner.load_model(trial), train, evo.final_epochs, evo.final_boundaries,
-                           evo.final_learning_rates)
+                           evo.final_learning_rates, callbacks=[stopper] if deadline.active else [])
     val_metrics = model.evaluate(val, return_dict=True, verbose=0)
     test_metrics = model.evaluate(test, return_dict=True, verbose=0)  # the one test of this net
     atomic_save_model(model, store / f"{trial.trial_id}.keras")
     result = {"val_accuracy": float(val_metrics["accuracy"]), "test_accuracy": float(test_metrics["accuracy"]),
-              "final_seconds": time.perf_counter() - started}
-    atomic_write_json(result_path, result)
+              "final_seconds": time.perf_counter() - started,
+              "final_epochs": stopper.completed_epochs if deadline.active else evo.final_epochs,
+              "final_cut": stopper.cut}
+    if not stopper.cut:
+        atomic_write_json(result_path, result)
     return result
 
 
@@ -155,8 +182,9 @@ def history_table(records: list[dict], best: str, front: list[str]) -> str:
              "|---:|---|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in records:
         marks = (" **(best)**" if r["trial"] == best else "") + (" (front)" if r["trial"] in front else "")
+        val = "cut" if r.get("cut") else f"{r['val_accuracy']:.4f}"
         lines.append(f"| {r['trial']}{marks} | {r['role']} | {r['parent'] or ''} | {r['mutation']} | {r['arch']} "
-                     f"| {r['params']:,} | {r['flops']:,} | {r['inherited_fraction']:.0%} | {r['val_accuracy']:.4f} "
+                     f"| {r['params']:,} | {r['flops']:,} | {r['inherited_fraction']:.0%} | {val} "
                      f"| {r['best_trial']} |")
     lines += ["", "Fitness is validation accuracy after the trial's training; no candidate is ever tested. "
               "Only the best net (and checkpointed nets) get the final training and one test.", ""]

@@ -10,7 +10,7 @@ COLUMNS = (
     ("params", lambda i, r: f"{r['params']:,}"),
     ("FLOPs", lambda i, r: f"{r['flops']:,}"),
     ("epochs", lambda i, r: str(r.get("epochs", ""))),
-    ("val acc", lambda i, r: f"{r['val_accuracy']:.4f}"),
+    ("val acc", lambda i, r: "cut" if r.get("val_accuracy") is None else f"{r['val_accuracy']:.4f}"),
     ("test acc", lambda i, r: f"{r['test_accuracy']:.4f}" if "test_accuracy" in r else "-"),
     ("wall", lambda i, r: format_duration(r["wall_seconds"])),
 )

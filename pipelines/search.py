@@ -6,6 +6,7 @@ import time
 
 import keras
 
+from automl.budget import Deadline
 from automl.callbacks import Progress, format_duration
 from automl.io import atomic_save_model, atomic_write_text
 from automl.resbuilder.search import ResBuilder, SearchData
@@ -15,17 +16,19 @@ from pipelines.datasets.tfdata import split_pipelines
 from pipelines.errors import UsageError
 from pipelines.plots import accuracy_vs_flops
 from pipelines.rundir import RunDir
-from pipelines.train import printer, run_training
+from pipelines.train import completed, printer, run_training
 
-def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: ImageDataset | None = None) -> dict:
+def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: ImageDataset | None = None,
+               deadline: Deadline | None = None) -> dict:
+    deadline = deadline or Deadline()
     if strategy == "fixed":
-        return run_training(cfg, run, quiet=quiet, label="[fixed]", data=data)
+        return run_training(cfg, run, quiet=quiet, label="[fixed]", data=data, deadline=deadline)
     if strategy == "evolution":
         from pipelines.evolution import run_evolution
 
-        return run_evolution(cfg, run, quiet=quiet, data=data)
+        return run_evolution(cfg, run, quiet=quiet, data=data, deadline=deadline)
     say = printer(quiet)
-    done = run.summary()
+    done = completed(run)
     if done is not None:
         say(f"{run.path}: already complete (test accuracy {done['test_accuracy']:.4f})")
         return done
@@ -63,7 +66,9 @@ def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: Image
         engine = ResBuilder(
             rb, cfg.train, search_data, run.path / "resbuilder", seed=cfg.seed, log=say,
             on_architecture=record_architecture, on_best=save_best,
-            epoch_callbacks=(lambda label: []) if quiet else (lambda label: [Progress(rb.epochs, label=f"  {label}")]),
+            epoch_callbacks=(lambda label: []) if quiet else (
+                lambda label: [Progress(rb.epochs, label=f"  {label}", deadline=deadline)]),
+            deadline=deadline,
         )
     except ValueError as e:  # a budget the start net cannot meet: bad input, found before training
         key = "resbuilder.zeta_large" if min(data.input_shape[:2]) >= 128 else "resbuilder.zeta"
@@ -74,6 +79,9 @@ def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: Image
     state = engine.run()
     records = run.records()
     best = state["best"]
+    if best is None:  # the budget ended before one No-Reg training completed: nothing to choose yet
+        raise UsageError(f"the budget ended before the first architecture finished training; nothing is lost: "
+                         f"continue with `automl search --resume --out {run.path} --budget DURATION`")
     accuracy_vs_flops(records, best["architecture"], run.path / "accuracy_vs_flops.png",
                       title=f"{strategy} on {data.name}")
     atomic_write_text(run.path / "history.md", history_table(records, best["architecture"]))
@@ -81,8 +89,10 @@ def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: Image
         "command": "search", "strategy": strategy, "dataset": data.name, "best_model": RunDir.BEST,
         "arch": f"arch {best['architecture']} ({best['variant']})", "params": best["params"],
         "flops": best["flops"], "val_accuracy": best["val_accuracy"], "test_accuracy": best["test_accuracy"],
-        "architectures": len(records), "stop_reason": state["stop_reason"],
+        "architectures": len(records), "stop_reason": "budget" if deadline.hit else state["stop_reason"],
+        "cut_training": state.get("cut"),
         "wall_seconds": sum(r["wall_seconds"] for r in records) if records else time.perf_counter() - started,
+        "budget": deadline.report(),
     }
     run.write_summary(summary)
     say(f"best: arch {best['architecture']} ({best['variant']}), {best['flops']:,} FLOPs, validation "

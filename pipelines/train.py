@@ -6,7 +6,9 @@ import time
 
 import keras
 
-from automl.callbacks import Checkpointer, Progress, format_duration, load_state
+from automl.budget import Deadline, format_budget
+from automl.callbacks import Checkpointer, Progress, StopAtDeadline, format_duration, load_state
+from automl.io import atomic_save_model
 from automl.training import compile_classifier, distribution_strategy, schedule_callbacks
 from models import build_model, count, get_spec
 from pipelines.datasets import load_dataset
@@ -17,13 +19,15 @@ from pipelines.rundir import RunDir
 
 
 def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
-                 data: ImageDataset | None = None) -> dict:
+                 data: ImageDataset | None = None, deadline: Deadline | None = None) -> dict:
     """Train (or resume) the configured architecture; returns the run summary.
 
-    `data` is the loaded dataset, or None to load it here.
+    `data` is the loaded dataset, or None to load it here. `deadline` is the wall-clock budget
+    of this invocation: training stops at the first batch after it, leaving time to finalise.
     """
     say = printer(quiet)
-    done = run.summary()
+    deadline = deadline or Deadline()
+    done = completed(run)
     if done is not None:
         say(f"{run.path}: already complete (test accuracy {done['test_accuracy']:.4f})")
         return done
@@ -57,15 +61,22 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
         say(f"training on {strategy.num_replicas_in_sync} devices ({type(strategy).__name__})")
 
     schedule = schedule_callbacks(cfg.train, stream=False if quiet else None)
-    checkpointer = Checkpointer(run.checkpoints, run.best_path, schedule)
-    callbacks = [*schedule, checkpointer, keras.callbacks.TensorBoard(str(run.path / "tb"))]
+    # Finalising evaluates the chosen model on validation and test: 1 + |test|/|val| passes.
+    stopper = StopAtDeadline(deadline, final_passes=1 + len(data.y_test) / max(len(data.y_val), 1))
+    checkpointer = Checkpointer(run.checkpoints, run.best_path, schedule, stopper=stopper)
+    callbacks = [stopper, *schedule, checkpointer, keras.callbacks.TensorBoard(str(run.path / "tb"))]
     if not quiet:
-        callbacks.append(Progress(cfg.train.epochs, label=label))
-    if not checkpointer.state["finished"]:
+        callbacks.append(Progress(cfg.train.epochs, label=label, deadline=deadline))
+    if deadline.active:
+        say(f"budget {format_budget(deadline.seconds)}: training stops at the first batch after "
+            f"{format_duration(max(deadline.work_left(), 0))} from now, leaving time to finalise")
+    if not checkpointer.state["finished"] and not deadline.expired():
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
                   initial_epoch=checkpointer.state["epoch"], callbacks=callbacks, verbose=0, shuffle=False)
+    if not run.best_path.exists():  # the budget ended the first epoch: the partial net is all there is
+        atomic_save_model(model, run.best_path)
     return _finish(cfg, run, data, spec, cost, checkpointer.state, say, val_ds, test_ds,
-                   braking=_braking(model, checkpointer.state))
+                   braking=_braking(model, checkpointer.state), deadline=deadline)
 
 
 def _braking(model, state: dict) -> dict | None:
@@ -79,8 +90,17 @@ def _braking(model, state: dict) -> dict | None:
             "friction": float(keras.ops.convert_to_numpy(optimizer.friction))}
 
 
+def completed(run: RunDir) -> dict | None:
+    """The summary of a finished run; None if it is new, interrupted, or ended by its budget
+    (a resumed budget-ended run continues: `--resume --budget 10m`)."""
+    done = run.summary()
+    if done is None or done.get("budget", {}).get("ended_by") == "budget":
+        return None
+    return done
+
+
 def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, val_ds, test_ds,
-            braking=None) -> dict:
+            braking=None, deadline: Deadline | None = None) -> dict:
     """Test the model chosen on validation, once, and write the record and summary."""
     best = keras.models.load_model(run.best_path)
     started = time.perf_counter()
@@ -96,6 +116,7 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
         "flops": cost.flops,
         "epochs": state["epoch"],
         "best_epoch": state["best_epoch"],
+        "cut": bool(deadline and deadline.hit),
         "val_accuracy": float(val["accuracy"]),
         "val_loss": float(val["loss"]),
         "test_accuracy": float(test["accuracy"]),
@@ -110,8 +131,12 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
         "best_model": RunDir.BEST,
         **{k: record[k] for k in ("arch", "optimizer", "braking", "params", "flops", "epochs", "best_epoch",
                                    "val_accuracy", "test_accuracy", "wall_seconds")},
+        "budget": (deadline or Deadline()).report(),
     }
     run.write_summary(summary)
+    if deadline is not None and deadline.hit:
+        say(f"the budget ended the training after {state['epoch']} complete epoch(s); continue it with "
+            f"`automl train --resume --out {run.path} --budget DURATION`")
     say(f"best epoch {state['best_epoch']}: validation accuracy {record['val_accuracy']:.4f}, "
         f"test accuracy {record['test_accuracy']:.4f} ({format_duration(record['wall_seconds'])})")
     say(f"run saved in {run.path}; export it with `automl export {run.path} --out DIR`")

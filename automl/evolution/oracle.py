@@ -25,6 +25,7 @@ import numpy as np
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import trial as trial_module
 
+from automl.budget import Deadline
 from automl.evolution.pareto import nsga_keys
 from automl.evolution.space import Space
 
@@ -37,7 +38,8 @@ class EvolutionOracle(kt.Oracle):
                  budget_epochs: int = 512, epochs_per_trial: int = 4, inheritance: bool = True,
                  niching_probability: float = 0.1, niching_steps: int = 5, population_size: int = 16,
                  tournament_size: int = 4, checkpoints: tuple[int, ...] = (), worker_timeout: float = 0.0,
-                 seed: int = 0, on_trial_end: Callable | None = None, **kwargs):
+                 seed: int = 0, on_trial_end: Callable | None = None, deadline: Deadline | None = None,
+                 final_epochs: int = 0, **kwargs):
         if mode not in ("one_plus_one", "population"):
             raise ValueError(f"mode must be one_plus_one or population, got {mode!r}")
         if objective_kind == "pareto" and mode != "population":
@@ -50,6 +52,7 @@ class EvolutionOracle(kt.Oracle):
         self.checkpoints = sorted(checkpoints)
         self.worker_timeout = worker_timeout
         self.on_trial_end = on_trial_end
+        self.deadline, self.final_epochs = deadline or Deadline(), final_epochs
         self._heard: dict[str, float] = {}  # trial id -> last heartbeat (chief only; not state)
         self._tuner_seen: dict[str, float] = {}
         # Trial ids are zero-padded to len(str(max_trials)); the budget, not max_trials, stops the search.
@@ -62,7 +65,7 @@ class EvolutionOracle(kt.Oracle):
     @staticmethod
     def _fresh_state() -> dict:
         return {"absorbed": [], "seen": [], "parent": None, "niche": None, "population": [], "best": None,
-                "used_epochs": 0, "checkpoints": [], "initial_created": 0}
+                "used_epochs": 0, "checkpoints": [], "initial_created": 0, "cut": []}
 
     # -- keras-tuner hooks ---------------------------------------------------------------
     def populate_space(self, trial_id):
@@ -70,6 +73,10 @@ class EvolutionOracle(kt.Oracle):
         running = bool(self.ongoing_trials) or bool(self._retry_queue)
         if self.mode == "one_plus_one" and running:
             return {"status": Status.IDLE}
+        if self.deadline.active:
+            self.deadline.reserve = self.final_reserve()
+            if self.deadline.expired():  # the wall-clock budget: no new trial; running ones end at a batch
+                return {"status": Status.IDLE if running else Status.STOPPED}
         initial = self._needs_initial()
         epochs = 0 if (initial and self.mode == "one_plus_one") else self.epochs_per_trial
         if self.committed_epochs() + epochs > self.budget_epochs or (initial is None):
@@ -86,7 +93,7 @@ class EvolutionOracle(kt.Oracle):
         self.evo["seen"].append(self.space.key(genome))
         return {"status": Status.RUNNING, "values": {
             "genome": json.dumps(genome), "parent": parent, "mutation": mutation, "plan": json.dumps(plan),
-            "epochs": epochs, "role": role}}
+            "epochs": epochs, "role": role, "deadline_at": self.deadline.wall_at or 0.0}}
 
     @kt.synchronized
     def create_trial(self, tuner_id):
@@ -165,12 +172,34 @@ class EvolutionOracle(kt.Oracle):
 
     # -- the evolution ------------------------------------------------------------------
     def committed_epochs(self) -> int:
-        """Training epochs of every trial that completed, runs, or waits for a retry.
+        """Training epochs of every trial that completed (as trained: a budget may cut one short),
+        runs, or waits for a retry. Failed trials give their epochs back: they produced no network."""
+        return sum(self.trained_epochs(t.trial_id) if t.status == Status.COMPLETED
+                   else int(t.hyperparameters.values.get("epochs", 0))
+                   for t in self.trials.values() if t.status in (Status.COMPLETED, Status.RUNNING, Status.INVALID))
 
-        Failed trials give their epochs back: they produced no network.
-        """
-        return sum(int(t.hyperparameters.values.get("epochs", 0)) for t in self.trials.values()
-                   if t.status in (Status.COMPLETED, Status.RUNNING, Status.INVALID))
+    def trained_epochs(self, t: str) -> int:
+        metrics = self.trials[t].metrics
+        if metrics.exists("epochs_trained"):
+            return int(metrics.get_last_value("epochs_trained"))
+        return int(self.trials[t].hyperparameters.values["epochs"])
+
+    def is_cut(self, t: str) -> bool:
+        metrics = self.trials[t].metrics
+        return metrics.exists("cut") and bool(metrics.get_last_value("cut"))
+
+    def final_reserve(self) -> float:
+        """Time to keep for the final training of the current best net: its measured seconds per
+        epoch times the final epochs, plus its validation and test passes."""
+        best = self.evo["best"]
+        timed = [t for t in self.evo["absorbed"] if self.trials[t].metrics.exists("seconds_per_epoch")
+                 and self.trained_epochs(t) > 0]
+        if not timed:
+            return 5.0
+        source = best if best in timed else timed[-1]
+        metrics = self.trials[source].metrics
+        return 5.0 + 1.2 * self.final_epochs * metrics.get_last_value("seconds_per_epoch") \
+            + 3.0 * metrics.get_last_value("eval_seconds")
 
     def _needs_initial(self) -> bool | None:
         """True: create an initial net; False: mutate; None: wait for results first."""
@@ -221,9 +250,11 @@ class EvolutionOracle(kt.Oracle):
         if trial.status != Status.COMPLETED:
             return
         before = evo["used_epochs"]
-        evo["used_epochs"] += int(trial.hyperparameters.values["epochs"])
+        evo["used_epochs"] += self.trained_epochs(t)
         role = trial.hyperparameters.values["role"]
-        if self.mode == "one_plus_one":
+        if self.is_cut(t):  # cut short by the budget: recorded, never a parent or the best
+            evo["cut"].append(t)
+        elif self.mode == "one_plus_one":
             self._absorb_one_plus_one(t, role)
         else:
             evo["population"].append(t)

@@ -18,7 +18,8 @@ import keras_tuner as kt
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import trial as trial_module
 
-from automl.callbacks import StopOnNonFinite
+from automl.budget import Deadline
+from automl.callbacks import StopAtDeadline, StopOnNonFinite
 from automl.evolution.inherit import inherit
 from automl.evolution.space import Space
 from automl.io import atomic_save_model
@@ -69,22 +70,41 @@ class EvolutionTuner(kt.Tuner):
         self.say(f"{label} ({values['role']}, {values['mutation']}"
                  f"{' of ' + values['parent'] if values['parent'] else ''}): {self.space.describe(genome)}; "
                  f"{fraction:.1%} of the weights inherited, {epochs} epochs")
+        # The chief's wall-clock budget travels with the trial (a Unix time: workers may be elsewhere).
+        deadline_at = float(values.get("deadline_at") or 0.0)
+        stopper = StopAtDeadline(Deadline(max(deadline_at - time.time(), 0.0)) if deadline_at else Deadline(),
+                                 final_passes=0)
         with _Heartbeat(self, trial.trial_id):
+            fit_start = time.perf_counter()
             if epochs:
                 model.fit(self.train, epochs=epochs, verbose=0, shuffle=False,
-                          callbacks=[StopOnNonFinite(), *self.epoch_callbacks(label, epochs)])
-            val_loss, val_accuracy = model.evaluate(self.val, verbose=0)
+                          callbacks=[stopper, StopOnNonFinite(), *self.epoch_callbacks(label, epochs)])
+            fit_seconds = time.perf_counter() - fit_start
+            val_loss, val_accuracy = 0.0, 0.0
+            if not stopper.cut:
+                eval_start = time.perf_counter()
+                val_loss, val_accuracy = model.evaluate(self.val, verbose=0, callbacks=[stopper])
+                eval_seconds = time.perf_counter() - eval_start
         atomic_save_model(model, self._get_checkpoint_fname(trial.trial_id), weights_only=True)
         cost = count(spec, self.input_shape, self.num_classes)
-        return {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "flops": float(cost.flops),
-                "params": float(cost.params), "inherited_fraction": float(fraction),
-                "train_seconds": time.perf_counter() - started}
+        trained = stopper.completed_epochs if epochs else 0
+        metrics = {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "flops": float(cost.flops),
+                   "params": float(cost.params), "inherited_fraction": float(fraction),
+                   "train_seconds": time.perf_counter() - started, "epochs_trained": float(trained),
+                   "cut": float(stopper.cut)}
+        if stopper.cut:  # no fitness for a net the budget cut short: it is recorded, never selected
+            self.say(f"{label} cut by the budget after {trained}/{epochs} epochs")
+        else:
+            metrics.update(eval_seconds=eval_seconds, seconds_per_epoch=fit_seconds / trained if trained else 0.0)
+        return metrics
 
     # -- the search loop ----------------------------------------------------------------
     def search(self, *fit_args, **fit_kwargs):
         """Keras Tuner's loop, except that a worker told to wait (IDLE) sleeps before asking again."""
         if dist_utils.is_chief_oracle():
-            return super().search(*fit_args, **fit_kwargs)
+            self.save()
+            _serve(self.oracle)
+            return
         self.oracle.verbose = 0  # our own progress lines replace Keras Tuner's tables
         self.on_search_begin()
         while True:
@@ -101,6 +121,28 @@ class EvolutionTuner(kt.Tuner):
                 self.say(f"trial {trial.trial_id} failed: {trial.message.strip().splitlines()[-1]}")
             self.on_trial_end(trial)
         self.on_search_end()
+
+
+def _serve(oracle) -> None:
+    """Keras Tuner's chief server (oracle_chief.start_server), polling every half second instead
+    of every 20 s once the search is over, so that the chief's budget is not overrun."""
+    import os
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    server.add_insecure_port(f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
+    server.start()
+    try:
+        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+            time.sleep(0.5)
+    finally:
+        server.stop(grace=1.0)
 
 
 class _Heartbeat:

@@ -30,6 +30,8 @@ from typing import Callable
 import keras
 import numpy as np
 
+from automl.budget import Deadline
+from automl.callbacks import StopAtDeadline
 from automl.io import atomic_save_model, atomic_write_json
 from automl.resbuilder.growth import (blocks_to_remove, init_near_identity, insert_random_block,
                                       mean_abs_weights, remove_blocks)
@@ -72,11 +74,15 @@ class Penalized(keras.Model):
 class _KeepBest(keras.callbacks.Callback):
     """Holds the weights of the epoch with the best validation accuracy."""
 
-    def __init__(self):
+    def __init__(self, stopper=None):
         super().__init__()
-        self.best, self.epoch, self.weights = -1.0, 0, None
+        self.stopper = stopper
+        self.best, self.epoch, self.weights, self.completed = -1.0, 0, None, 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.stopper is not None and self.stopper.cut:
+            return  # an epoch the budget cut: its metrics are partial and do not compete
+        self.completed = epoch + 1
         value = (logs or {}).get("val_accuracy", -1.0)
         if value > self.best:
             self.best, self.epoch, self.weights = value, epoch + 1, self.model.get_weights()
@@ -86,8 +92,9 @@ class ResBuilder:
     def __init__(self, cfg, train_cfg, data: SearchData, store: str | Path, seed: int = 0,
                  log: Callable[[str], None] = print, on_architecture: Callable[[dict], None] | None = None,
                  on_best: Callable[[keras.Model, dict], None] | None = None,
-                 epoch_callbacks: Callable[[str], list] | None = None):
+                 epoch_callbacks: Callable[[str], list] | None = None, deadline: Deadline | None = None):
         self.cfg, self.train_cfg, self.data = cfg, train_cfg, data
+        self.deadline = deadline or Deadline()
         self.store = Path(store)
         self.log = log
         self.on_architecture = on_architecture or (lambda record: None)
@@ -139,13 +146,24 @@ class ResBuilder:
 
     # -- the cycle -----------------------------------------------------------------------
     def run(self) -> dict:
+        """Runs to the end, or until the budget ends it (then `state["cut"]` says what was cut;
+        the run is not done, and a resumed run redoes only the training that was cut)."""
+        self.state["cut"] = None
         while not self.state["done"]:
+            if self.deadline.expired():
+                break
             if self.state["current"] is None:
                 self._begin_step()  # sets up a step, or moves to MorphNet, or ends the run
                 continue
-            self._train_step()
+            if not self._train_step():
+                break
             self._end_step()
-        self.log(f"ResBuilder finished: {self.state['stop_reason']}")
+        if self.deadline.hit and not self.state["done"]:
+            self.log("ResBuilder stopped by the budget"
+                     + (f" during {self.state['cut']['variant']} of arch {self.state['cut']['architecture']}"
+                        if self.state["cut"] else ""))
+        else:
+            self.log(f"ResBuilder finished: {self.state['stop_reason']}")
         return self.state
 
     def _begin_step(self) -> None:
@@ -172,7 +190,13 @@ class ResBuilder:
         for variant in VARIANTS:
             if variant in current["results"]:
                 continue  # completed before a resume
+            if self.deadline.expired():
+                return False
             model, result = self._train_variant(variant, spec, current, label)
+            if result.get("cut"):  # the budget ended it: recorded, never used, redone on resume
+                self.state["cut"] = {"architecture": self.state["architectures"] + 1, "variant": variant, **result}
+                self._save()
+                return False
             if variant == "with_reg":
                 current["with_reg_weights"] = self._save_weights(model, f"with_reg_{self.state['step']}.weights.h5")
             current["results"][variant] = result
@@ -180,6 +204,7 @@ class ResBuilder:
                 self._maybe_best(model, spec, cost, variant, result)
             self._save()
             keras.backend.clear_session(free_memory=False)
+        return True
 
     def _train_variant(self, variant: str, spec: ResNetSpec, current: dict, label: str):
         with_reg = variant == "with_reg"
@@ -201,11 +226,16 @@ class ResBuilder:
             trained = Penalized(model, lambda: morphnet_penalty(model, groups, self.cfg.morph_threshold),
                                 self.cfg.lambda_morph)
         compile_classifier(trained, self.train_cfg)  # Adam 1e-3 by default, as in the thesis
-        keep = _KeepBest()
-        callbacks = [*schedule_callbacks(self.train_cfg), keep, *self.epoch_callbacks(f"{label} {variant}")]
+        stopper = StopAtDeadline(self.deadline, final_passes=0)  # the best net was already evaluated
+        keep = _KeepBest(stopper)
+        callbacks = [stopper, *schedule_callbacks(self.train_cfg), keep, *self.epoch_callbacks(f"{label} {variant}")]
         started = time.perf_counter()
         trained.fit(self.data.train, validation_data=self.data.val, epochs=self.cfg.epochs,
                     callbacks=callbacks, verbose=0, shuffle=False)
+        if stopper.cut:
+            return model, {"cut": True, "epochs": keep.completed, "best_epoch": keep.epoch,
+                           "val_accuracy": keep.best if keep.epoch else None,
+                           "seconds": time.perf_counter() - started}
         if not with_reg:
             # No-Reg variants are measured at their best epoch; With-Reg's final weights are
             # what the removal and MorphNet decisions read.

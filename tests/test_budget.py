@@ -1,0 +1,118 @@
+"""Wall-clock budgets (`--budget`): parsing, the stop at a batch boundary, cut work never
+selected, finalising inside the budget, and resuming with more time."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from automl.budget import Deadline, parse_duration
+from automl.callbacks import Checkpointer, StopAtDeadline
+from conftest import read_jsonl, run_automl
+from pipelines.cli import main
+from pipelines.export import export_run
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("6m", 360), ("2h", 7200), ("1h30m", 5400), ("1.5m", 90)])
+def test_durations_parse(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "soon", "5", "-5m", "6 m", "", "1x"])
+def test_bad_durations_name_the_accepted_forms(text):
+    with pytest.raises(ValueError, match="90s, 6m, 2h"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("flag", ["--budget=0", "--budget=soon"])
+def test_bad_budget_flags_fail_in_one_line(tmp_path, capsys, flag):
+    assert main(["train", "--out", str(tmp_path / "run"), flag]) == 2
+    err = capsys.readouterr().err
+    assert "--budget" in err and "90s, 6m, 2h" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+    assert main(["search", "--out", str(tmp_path / "run"), "--set", "budget=soon"]) == 2
+    assert "'budget'" in capsys.readouterr().err
+
+
+class AfterCalls(Deadline):
+    """A deadline that passes after a fixed number of checks: a deterministic clock."""
+
+    def __init__(self, checks: int):
+        super().__init__(seconds=1e9)
+        self.checks = checks
+
+    def work_left(self) -> float:
+        self.checks -= 1
+        return 1.0 if self.checks >= 0 else -1.0
+
+
+def tiny_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_training_stops_at_the_batch_boundary_and_the_cut_epoch_never_competes(tmp_path):
+    x, y = np.random.default_rng(0).normal(size=(40, 4)).astype("float32"), np.arange(40) % 3
+    model = tiny_model()
+    # Checked after every training and validation batch (10 + 10 per epoch): passes at batch 4 of epoch 2.
+    stopper = StopAtDeadline(AfterCalls(checks=10 + 10 + 3))
+    steps = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: steps.append(b))
+    checkpointer = Checkpointer(tmp_path / "ck", tmp_path / "best.keras", stopper=stopper)
+    model.fit(x, y, batch_size=4, epochs=5, validation_data=(x, y), shuffle=False, verbose=0,
+              callbacks=[stopper, counter, checkpointer])
+    assert stopper.cut and stopper.completed_epochs == 1
+    assert len(steps) == 10 + 4                               # stopped right after the batch that saw it
+    state = json.loads((tmp_path / "ck" / "state.json").read_text())
+    assert state["epoch"] == 1 and state["best_epoch"] == 1 and state["cut_epoch"] == 2
+    assert [h["epoch"] for h in state["history"]] == [1] and not state["finished"]
+
+
+def test_a_cut_trial_is_recorded_but_never_a_parent_or_the_best(tmp_path):
+    from automl.evolution.oracle import EvolutionOracle
+    from automl.evolution.space import ConvStackSpace
+
+    oracle = EvolutionOracle(ConvStackSpace(), budget_epochs=40, epochs_per_trial=4, niching_probability=0.0)
+    oracle._set_project_dir(str(tmp_path), "evo")
+    for score, cut, trained in ((0.2, 0, 0), (0.5, 0, 4), (0.99, 1, 1), (0.6, 0, 4)):
+        trial = oracle.create_trial("tuner0")
+        oracle.update_trial(trial.trial_id, {"val_accuracy": score, "flops": 1.0, "cut": float(cut),
+                                             "epochs_trained": float(trained)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert oracle.evo["cut"] == ["02"] and oracle.evo["best"] == "03"
+    assert oracle.trials["03"].hyperparameters.values["parent"] == "01"     # not the cut "0.99"
+    assert oracle.evo["used_epochs"] == 9                                    # epochs actually trained
+
+
+def test_budget_ends_an_evolution_at_a_boundary_with_an_exportable_best(tmp_path):
+    run = tmp_path / "run"
+    assert main(["search", "--strategy", "evolution", "--out", str(run), "--quiet", "--budget", "30s",
+                 "--set", "budget_epochs=100000", "--set", "evolution.final_epochs=2",
+                 "--set", "evolution.final_boundaries=[1]", "--set", "evolution.final_learning_rates=[1e-3,1e-4]"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stop_reason"] == "budget" and summary["budget"]["ended_by"] == "budget"
+    assert summary["epochs_used"] < 100000 and summary["budget"]["budget_seconds"] == 30
+    records = read_jsonl(run / "log.jsonl")
+    assert summary["trial"] not in summary["cut_trials"]
+    assert all(r["val_accuracy"] is None for r in records if r["cut"])
+    assert (export_run(run, tmp_path / "export") / "saved_model").is_dir()
+
+
+def test_resume_with_more_budget_continues_without_redoing(tmp_path):
+    run = tmp_path / "run"
+    first = run_automl("train", "--out", str(run), "--budget", "20s", "--set", "train.epochs=6")
+    assert first.returncode == 0, first.stderr
+    before = json.loads((run / "checkpoints" / "state.json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
+    if summary["budget"]["ended_by"] == "strategy":
+        pytest.skip("this machine trained all epochs inside 20 s; nothing to resume")
+    resumed = run_automl("train", "--resume", "--out", str(run), "--budget", "5m")
+    assert resumed.returncode == 0, resumed.stderr
+    after = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert after["history"][: len(before["history"])] == before["history"]          # completed epochs kept
+    assert after["epoch"] == 6 and after["finished"]
+    final = json.loads((run / "summary.json").read_text())
+    assert final["budget"]["ended_by"] == "strategy" and final["epochs"] == 6
