@@ -116,3 +116,25 @@ def test_resume_with_more_budget_continues_without_redoing(tmp_path):
     assert after["epoch"] == 6 and after["finished"]
     final = json.loads((run / "summary.json").read_text())
     assert final["budget"]["ended_by"] == "strategy" and final["epochs"] == 6
+
+
+def test_resbuilder_marks_the_cut_training_and_a_resume_redoes_only_that(tmp_path):
+    from pipelines import config as configs
+    from pipelines.rundir import RunDir
+    from pipelines.search import run_search
+
+    overrides = ["resbuilder.insertions=1", "resbuilder.morph_steps=1", "resbuilder.epochs=1", "resbuilder.zeta=3e5",
+                 "resbuilder.start_pooling_stages=1"]
+    cfg = configs.load_config("search", None, overrides, preset="quick")
+    run = RunDir.create(tmp_path / "run", "search", configs.to_dict(cfg))
+    run.update_meta(strategy="resbuilder")
+    summary = run_search(cfg, run, "resbuilder", quiet=True, deadline=AfterCalls(60))  # past architecture 1
+    records = read_jsonl(run.path / "log.jsonl")
+    cut = summary["cut_training"]
+    assert summary["stop_reason"] == "budget" and cut["cut"] and cut["architecture"] == len(records) + 1
+    assert summary["architectures"] == len(records) >= 1
+    assert all(cut["variant"] not in r or not r[cut["variant"]].get("cut") for r in records)
+    resumed = run_search(cfg, run, "resbuilder", quiet=True)                               # no budget now
+    after = read_jsonl(run.path / "log.jsonl")
+    assert after[: len(records)] == records and [r["architecture"] for r in after] == [1, 2, 3]
+    assert resumed["budget"]["ended_by"] == "strategy" and resumed["cut_training"] is None

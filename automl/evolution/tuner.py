@@ -56,6 +56,7 @@ class EvolutionTuner(kt.Tuner):
         genome, plan, epochs = json.loads(values["genome"]), json.loads(values["plan"]), int(values["epochs"])
         spec = self.space.spec(genome)
         started = time.perf_counter()
+        keras.backend.clear_session(free_memory=False)  # hundreds of trials in one process (feasibility §3)
         keras.utils.set_random_seed(self.seed * 100_003 + int(trial.trial_id))
         model = self.build(genome)
         fraction = 0.0
