@@ -14,6 +14,7 @@ import keras
 
 import automl.optimizers  # noqa: F401  registers PortHamiltonian, which saved runs may hold
 import models.layers  # noqa: F401  registers ChannelPad; a fresh `automl export` imports nothing else
+import models.recurrent  # noqa: F401  registers DMU and RHN
 from automl.io import atomic_write_json
 from pipelines.errors import UsageError
 from pipelines.rundir import RunDir
