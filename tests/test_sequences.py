@@ -1,0 +1,78 @@
+"""Every sequence generator has its stated statistics."""
+import numpy as np
+import pytest
+
+from pipelines.datasets import sequences as seq
+
+
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("product", [False, True])
+def test_marked_tasks_target_the_two_marked_values(product):
+    x, y = (seq.multiplication if product else seq.adding)(300, 50, rng())
+    assert x.shape[2] == 2 and 50 <= x.shape[1] <= 55
+    for row, target in zip(x, y):
+        real = row[np.flatnonzero(row[:, 1] != 0)[0]:]            # drop the front padding
+        # -1 marks both ends, 1 the two values (a mark at index 0 replaces the -1 there)
+        assert real[0, 1] in (-1, 1) and real[-1, 1] == -1 and (real[:, 1] == 1).sum() == 2
+        first, second = np.flatnonzero(real[:, 1] == 1)
+        assert first < 10 or second < 10
+        values = [1.0 if (k == 0 and product) else 0.0 if k == 0 else real[k, 0] for k in (first, second)]
+        expected = values[0] * values[1] if product else 0.5 + (values[0] + values[1]) / 4
+        assert target == pytest.approx(expected, abs=1e-6)
+    if not product:
+        assert np.all(x[:, :, 0] >= -1) and y.mean() == pytest.approx(0.5, abs=0.03)
+
+
+def test_parity_target_is_the_parity_of_plus_ones():
+    x, y = seq.parity(500, 20, rng())
+    ones = (x[:, :, 0] > 0).sum(axis=1)
+    assert np.array_equal(y, np.where(ones % 2 == 1, 1.0, -1.0))
+    lengths = (x[:, :, 0] != 0).sum(axis=1)
+    assert lengths.min() >= 10 and lengths.max() < 20
+
+
+def test_temporal_order_class_is_the_xy_code():
+    x, y = seq.temporal_order(400, 100, rng())
+    assert x.shape[2] == 8 and set(np.unique(y)) == set(range(8))
+    for row, label in zip(x, y):
+        symbols = row.argmax(-1)[row.sum(-1) > 0]
+        assert symbols[0] == 0 and symbols[-1] == 1
+        xy = symbols[(symbols == 2) | (symbols == 3)] - 2
+        assert len(xy) == 3 and label == 4 * xy[0] + 2 * xy[1] + xy[2]
+
+
+@pytest.mark.parametrize("noisy", [True, False])
+def test_first_symbol_tasks(noisy):
+    x, y = (seq.noisy if noisy else seq.noise_free)(200, 30, rng(), symbols=20)
+    assert x.shape == (200, 30, 20) and set(np.unique(y)) == {18, 19}
+    assert np.array_equal(x[:, 0].argmax(-1), y)
+    middle = x[:, 1:].argmax(-1)
+    assert middle.max() < 18
+    assert (len({tuple(r) for r in middle}) > 1) == noisy       # noise-free: one fixed middle
+
+
+def test_copy_memory_repeats_the_first_symbols_after_the_delimiter():
+    x, y = seq.copy_memory(50, 30, rng())
+    symbols = x.argmax(-1)
+    assert x.shape == (50, 50, 10) and np.all(symbols[:, 39] == 9)
+    assert np.array_equal(y[:, -10:], symbols[:, :10]) and np.all(y[:, :-10] == 0)
+
+
+def test_synthetic_splits_are_seeded_and_independent():
+    a = seq.synthetic("adding", 20, (30, 10, 10), seed=1)
+    b = seq.synthetic("adding", 20, (30, 10, 10), seed=1)
+    assert np.array_equal(a.x_train, b.x_train) and not np.array_equal(a.x_train[:10], a.x_val)
+    assert a.task == "regression" and a.describe()["kind"] == "sequence"
+
+
+def test_images_read_as_rows_and_permuted_pixels():
+    images = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3, 1)
+    assert seq.as_sequences(images, "rows").shape == (2, 4, 3)
+    pixels = seq.as_sequences(images, "pixels")
+    permuted = seq.as_sequences(images, "pixels-permuted", seed=3)
+    assert pixels.shape == (2, 12, 1) and not np.array_equal(pixels, permuted)
+    assert np.array_equal(np.sort(permuted, axis=1), pixels)
+    assert np.array_equal(permuted, seq.as_sequences(images, "pixels-permuted", seed=3))   # fixed
