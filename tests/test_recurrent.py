@@ -111,3 +111,23 @@ def test_dmu_model_saves_loads_and_exports(tmp_path):
     saved = tf.saved_model.load(str(tmp_path / "saved"))
     served = saved.serve(x)
     np.testing.assert_allclose(served.numpy(), model.predict(x, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["dmu", "lstm", "gru", "rnn", "rhn"])
+def test_sequence_models_build_for_every_cell(cell):
+    from models.sequence import SequenceSpec, build_sequence_model
+
+    spec = SequenceSpec(cell=cell, units=4, layers=2, depth=2 if cell in ("dmu", "rhn") else 1)
+    model = build_sequence_model(spec, (7, 3), num_classes=None)
+    assert model.output_shape == (None, 1)
+    per_step = build_sequence_model(spec, (7, 3), num_classes=5, per_step=True)
+    assert per_step.output_shape == (None, 7, 5)
+
+
+def test_a_deep_spec_needs_a_deep_cell():
+    from models.sequence import SequenceSpec
+    from models.spec import SpecError
+
+    with pytest.raises(SpecError, match="deep cell"):
+        SequenceSpec(cell="lstm", depth=2).validate()
+    assert SequenceSpec.from_dict(SequenceSpec(cell="gru").to_dict()).cell == "gru"
