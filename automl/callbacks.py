@@ -126,8 +126,9 @@ class Checkpointer(keras.callbacks.Callback):
     """
 
     def __init__(self, directory, best_path, schedule_callbacks=(), monitor="val_accuracy",
-                 tie_break="val_loss", stopper: StopAtDeadline | None = None):
+                 tie_break="val_loss", stopper: StopAtDeadline | None = None, mode: str = "max"):
         super().__init__()
+        self.sign = 1.0 if mode == "max" else -1.0  # min: a loss (regression), lower is better
         self.stopper = stopper
         self.tie_break = tie_break
         self.directory = Path(directory)
@@ -162,8 +163,8 @@ class Checkpointer(keras.callbacks.Callback):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         logs["lr"] = _learning_rate(self.model)
         value, tie = logs.get(self.monitor), logs.get(self.tie_break, math.inf)
-        if value is not None and math.isfinite(value) and self._better(value, tie):
-            self.state.update(best=value, best_tie_break=tie, best_epoch=epoch + 1)
+        if value is not None and math.isfinite(value) and self._better(self.sign * value, tie):
+            self.state.update(best=self.sign * value, best_tie_break=tie, best_epoch=epoch + 1)
             atomic_save_model(self.model, self.best_path)
         self.state["epoch"] = epoch + 1
         self.state["train_seconds"] = self._prior_seconds + time.perf_counter() - self._start

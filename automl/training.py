@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 
 from automl.callbacks import StopOnNonFinite
-from automl.optimizers import GoalOrientedBraking, PortHamiltonian
+from automl.optimizers import GoalOrientedBraking, PortHamiltonian, ScaledAdam, ScaledSGD
 
 
 def _phs(cfg) -> PortHamiltonian:
@@ -25,15 +25,26 @@ OPTIMIZERS = {
 }
 
 
-def make_optimizer(cfg) -> keras.optimizers.Optimizer:
-    return OPTIMIZERS[cfg.optimizer](cfg)
+def make_optimizer(cfg, multipliers: dict[str, float] | None = None) -> keras.optimizers.Optimizer:
+    """The configured optimizer; with `multipliers` (variable path -> factor, e.g. the DMU rule)
+    a variant that scales those variables' learning rate."""
+    if not multipliers:
+        return OPTIMIZERS[cfg.optimizer](cfg)
+    if cfg.optimizer == "adam":
+        return ScaledAdam(cfg.learning_rate, multipliers=multipliers)
+    if cfg.optimizer == "sgd":
+        return ScaledSGD(cfg.learning_rate, momentum=cfg.momentum, multipliers=multipliers)
+    raise ValueError(f"the DMU learning-rate rule needs optimizer adam or sgd, not {cfg.optimizer}; "
+                     "turn it off with --set model.lr_rule=false")
 
 
-def compile_classifier(model: keras.Model, cfg) -> keras.Model:
+def compile_classifier(model: keras.Model, cfg, regression: bool = False,
+                       multipliers: dict[str, float] | None = None) -> keras.Model:
+    """Cross-entropy and accuracy on class probabilities, or MSE for a regression output."""
     model.compile(
-        optimizer=make_optimizer(cfg),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        optimizer=make_optimizer(cfg, multipliers),
+        loss="mse" if regression else "sparse_categorical_crossentropy",
+        metrics=[] if regression else ["accuracy"],
     )
     return model
 

@@ -1,8 +1,10 @@
 """Recurrent sequence models: a spec (cell type, width, stacking, depth) and its Keras builder.
 
 Cells: dmu and rhn (models.recurrent), lstm, gru and rnn (Keras' SimpleRNN, tanh). `depth` is
-the DMU's FNN depth n (n - 1 hidden LeakyReLU layers of `hidden` units, then the linear 2d
-layer) or the RHN's recurrence depth L; LSTM, GRU and RNN have no depth (stack `layers` instead).
+how deep the state transformation of one step is: the DMU's FNN depth n (n - 1 hidden LeakyReLU
+layers of `hidden` units, then the linear 2d layer), the RHN's recurrence depth L, and for
+LSTM, GRU and RNN, which have no inner depth, that many stacked layers (seed 000 Table VIII
+stacks two of them). `layers` stacks whole recurrent blocks on top.
 """
 from __future__ import annotations
 
@@ -32,9 +34,6 @@ class SequenceSpec:
             value = getattr(self, what)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SpecError(f"{what} must be a positive integer, got {value!r}")
-        if self.depth > 1 and self.cell not in DEEP_CELLS:
-            raise SpecError(f"depth {self.depth} needs a deep cell ({', '.join(DEEP_CELLS)}); {self.cell} has none "
-                            "(stack layers instead)")
         if not isinstance(self.hidden, int) or self.hidden < 0:
             raise SpecError(f"hidden must be a non-negative integer, got {self.hidden!r}")
 
@@ -89,8 +88,9 @@ def build_sequence_model(spec: SequenceSpec, input_shape: tuple[int, int], num_c
     spec.validate()
     inputs = keras.Input(shape=tuple(input_shape), name="sequence")
     x = inputs
-    for i in range(spec.layers):
-        last = i == spec.layers - 1
+    stack = spec.layers if spec.cell in DEEP_CELLS else spec.layers * spec.depth
+    for i in range(stack):
+        last = i == stack - 1
         decay = l2 / (2 * spec.depth) if (lr_rule and spec.cell == "dmu") else l2
         x = recurrent_layer(spec, return_sequences=per_step or not last, name=f"{spec.cell}{i}", l2=decay)(x)
     if num_classes is None:
@@ -98,3 +98,18 @@ def build_sequence_model(spec: SequenceSpec, input_shape: tuple[int, int], num_c
     else:
         outputs = keras.layers.Dense(num_classes, activation="softmax", name="head_out")(x)
     return keras.Model(inputs, outputs, name=spec.name)
+
+
+def sequence_cost(model, steps: int, per_step: bool = False):
+    """Exact params; FLOPs = 2 x the multiply-adds of one forward pass: every recurrent kernel
+    weight is used once per step, the head once (or once per step for per-step targets)."""
+    from models.cost import Cost
+
+    flops = 0
+    for layer in model.layers:
+        kernels = [w for w in layer.weights if "kernel" in w.path]
+        macs = sum(int(w.shape[0]) * int(w.shape[1]) for w in kernels)
+        flops += 2 * macs * (steps if (per_step or layer.name != "head_out") else 1)
+    params = int(model.count_params())
+    trainable = int(sum(int(w.numpy().size) for w in model.trainable_weights))
+    return Cost(flops=flops, params=params, trainable_params=trainable, layers=[])

@@ -66,6 +66,9 @@ def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> N
     p.add_argument("--quiet", action="store_true", help="print only the final result")
     p.add_argument("--arch", metavar="NAME|SPEC.json",
                    help="architecture: rb-0net, rb-r18, rb-r18-cifar, resnet-mini, lenet5-like, or a spec .json file")
+    p.add_argument("--model", choices=["dmu", "lstm", "gru", "rnn", "rhn"],
+                   help="recurrent model for sequence datasets: dmu (default there), lstm, gru, rnn or rhn; "
+                        "tune with --set model.units/depth/hidden/layers/gate_bias/lr_rule")
     p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
     p.add_argument("--optimizer", choices=["adam", "sgd", "phs", "phs-go"],
                    help="adam (default), sgd, phs (port-Hamiltonian, fixed friction) or phs-go "
@@ -150,6 +153,7 @@ def _resolve_run(args, command: str):
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
         if (args.config or args.overrides or args.dataset or args.arch or args.optimizer or args.seed is not None
+                or args.model
                 or getattr(args, "strategy", None) or getattr(args, "preset", None)):
             raise UsageError("--resume continues a run with its saved config; drop --config/--set/--dataset/"
                              "--arch/--optimizer/--seed/--strategy/--preset")
@@ -165,6 +169,7 @@ def _resolve_run(args, command: str):
     flags = list(args.overrides)
     for key, value in (("dataset", args.dataset), ("seed", args.seed), ("model.arch", args.arch),
                        ("data.data_dir", args.data_dir), ("train.optimizer", args.optimizer),
+                       ("model.cell", args.model),
                        ("budget", None if args.budget is None else json.dumps(args.budget))):
         if value is not None:
             flags.append(f"{key}={value}")
@@ -172,9 +177,10 @@ def _resolve_run(args, command: str):
     cfg = configs.load_config(command, args.config, flags, preset=preset)
     configs.check_ranges(cfg, "config")
     # Fail on missing data or a bad architecture before any directory is written.
-    from pipelines.datasets import preflight
+    from pipelines.datasets import is_sequence, preflight
 
     preflight(cfg.dataset, cfg.data)
+    _check_model_fits_data(cfg, args, command, is_sequence(cfg.dataset))
     from models import get_spec
 
     get_spec(cfg.model.arch)
@@ -183,6 +189,24 @@ def _resolve_run(args, command: str):
     if command == "search":
         run.update_meta(strategy=args.strategy or "resbuilder", preset=preset)
     return run, cfg
+
+
+def _check_model_fits_data(cfg, args, command: str, sequential: bool) -> None:
+    """A sequence dataset with an image architecture, or the reverse, named both ways."""
+    if sequential and args.arch:
+        raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but --arch {args.arch} is an image "
+                         "architecture; choose a recurrent model with --model dmu|lstm|gru|rnn|rhn")
+    if not sequential and cfg.model.cell:
+        raise UsageError(f"dataset {cfg.dataset!r} holds images, but model {cfg.model.cell!r} is a recurrent "
+                         "sequence model; use --arch for images, or a sequence dataset (adding, parity, "
+                         "temporal_order, digits-rows, ...)")
+    if sequential and cfg.model.lr_rule and (cfg.model.cell or "dmu") == "dmu" \
+            and cfg.train.optimizer not in ("adam", "sgd"):
+        raise UsageError(f"the DMU learning-rate rule needs optimizer adam or sgd, not {cfg.train.optimizer}; "
+                         "turn it off with --set model.lr_rule=false")
+    if sequential and command == "search":
+        raise UsageError(f"`automl search` does not search sequence models yet (the recurrent search space is "
+                         f"in progress); train one with `automl train --dataset {cfg.dataset} --model dmu`")
 
 
 def _train_in_run(args, command: str) -> dict:
@@ -206,10 +230,12 @@ def _train_in_run(args, command: str) -> dict:
         if not args.resume:
             run.discard_if_untouched()  # e.g. the dataset is missing: leave no empty run behind
         raise
-    if "test_accuracy" in summary:
-        print(f"{run.path}  test accuracy {summary['test_accuracy']:.4f}")
-    else:
+    if summary.get("role") == "worker":
         print(f"{run.path}  worker finished")
+    else:
+        from pipelines.train import result_text
+
+        print(f"{run.path}  {result_text(summary)}")
     return summary
 
 

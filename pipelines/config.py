@@ -35,11 +35,20 @@ class DataConfig:
     batch_size: int
     augment: Literal["auto", "none", "shift", "shift_flip"]
     image_size: list[int] | None
+    sequence_length: int
+    sequence_sizes: list[int]
 
 
 @dataclass
 class ModelConfig:
     arch: str
+    cell: Literal["dmu", "lstm", "gru", "rnn", "rhn"] | None
+    units: int
+    layers: int
+    depth: int
+    hidden: int
+    gate_bias: float
+    lr_rule: bool
 
 
 @dataclass
@@ -322,6 +331,17 @@ def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config
         ("train.phs.brake_goal", phs.brake_goal,
          0 < phs.brake_goal < 1 if phs.brake_mode == "relative" else phs.brake_goal > 0,
          "in (0, 1) for brake_mode relative" if phs.brake_mode == "relative" else "> 0"),
+    ]
+    m = config.model
+    rules += [
+        ("data.sequence_length", config.data.sequence_length, config.data.sequence_length >= 2, ">= 2"),
+        ("data.sequence_sizes", config.data.sequence_sizes,
+         len(config.data.sequence_sizes) == 3 and min(config.data.sequence_sizes) >= 1,
+         "[train, validation, test], each >= 1"),
+        ("model.units", m.units, m.units >= 1, ">= 1"),
+        ("model.layers", m.layers, m.layers >= 1, ">= 1"),
+        ("model.depth", m.depth, m.depth >= 1, ">= 1"),
+        ("model.hidden", m.hidden, m.hidden >= 0, ">= 0 (0: as wide as model.units)"),
     ]
     if config.data.image_size is not None:
         ok = len(config.data.image_size) == 2 and min(config.data.image_size) >= 1

@@ -40,8 +40,9 @@ def export_run(run_path: str | Path, out_dir: str | Path) -> Path:
             "run": str(run.path),
             "signature": "serving_default",
             "input": {"shape": [None, *model.input_shape[1:]], "dtype": "float32",
-                      "values": "raw pixel values; preprocessing is inside the model"},
-            "output": "class probabilities",
+                      "values": "sequences (steps, features)" if meta.get("dataset", {}).get("kind") == "sequence"
+                      else "raw pixel values; preprocessing is inside the model"},
+            "output": "regression value" if meta.get("task") == "regression" else "class probabilities",
             "class_names": meta.get("class_names"),
             "preprocess": meta.get("preprocess"),
             "dataset": meta.get("dataset"),

@@ -32,7 +32,8 @@ def training_curves(history: list[dict], path: str | Path, title: str = "") -> N
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # a regression run has no accuracy panel to label
+            ax.legend()
     if title:
         fig.suptitle(title)
     save_figure(fig, path)

@@ -10,10 +10,21 @@ COLUMNS = (
     ("params", lambda i, r: f"{r['params']:,}"),
     ("FLOPs", lambda i, r: f"{r['flops']:,}"),
     ("epochs", lambda i, r: str(r.get("epochs", ""))),
-    ("val acc", lambda i, r: "cut" if r.get("val_accuracy") is None else f"{r['val_accuracy']:.4f}"),
-    ("test acc", lambda i, r: f"{r['test_accuracy']:.4f}" if "test_accuracy" in r else "-"),
+    ("val", lambda i, r: _score(r, "val")),
+    ("test", lambda i, r: _score(r, "test")),
     ("wall", lambda i, r: format_duration(r["wall_seconds"])),
 )
+
+
+def _score(record: dict, split: str) -> str:
+    """Accuracy; the MSE of a regression run; 'cut' for a trial the budget cut; '-' if never tested."""
+    if record.get(f"{split}_accuracy") is not None:
+        return f"{record[f'{split}_accuracy']:.4f}"
+    if record.get("cut"):
+        return "cut"
+    if record.get(f"{split}_loss") is not None:
+        return f"MSE {record[f'{split}_loss']:.4g}"
+    return "-"
 
 
 def format_report(run: RunDir) -> str:
@@ -33,8 +44,8 @@ def format_report(run: RunDir) -> str:
     summary = run.summary()
     if summary:
         lines.append("")
-        lines.append(
-            f"best: {summary['arch']} with validation accuracy {summary['val_accuracy']:.4f}, "
-            f"test accuracy {summary['test_accuracy']:.4f} ({summary['best_model']})"
-        )
+        from pipelines.train import result_text
+
+        lines.append(f"best: {summary['arch']} with {result_text(summary, 'val')}, {result_text(summary)} "
+                     f"({summary['best_model']})")
     return "\n".join(lines)

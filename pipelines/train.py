@@ -10,7 +10,11 @@ from automl.budget import Deadline, format_budget
 from automl.callbacks import Checkpointer, Progress, StopAtDeadline, format_duration, load_state
 from automl.io import atomic_save_model
 from automl.training import compile_classifier, distribution_strategy, schedule_callbacks
+from automl.optimizers import lr_multipliers
 from models import build_model, count, get_spec
+from models.sequence import SequenceSpec, build_sequence_model, sequence_cost
+from pipelines.datasets.sequences import SequenceDataset
+from pipelines.errors import UsageError
 from pipelines.datasets import load_dataset
 from pipelines.datasets.base import ImageDataset
 from pipelines.datasets.tfdata import split_pipelines
@@ -29,21 +33,26 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     deadline = deadline or Deadline()
     done = completed(run)
     if done is not None:
-        say(f"{run.path}: already complete (test accuracy {done['test_accuracy']:.4f})")
+        say(f"{run.path}: already complete ({result_text(done)})")
         return done
 
     keras.utils.set_random_seed(cfg.seed)
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
-    spec = get_spec(cfg.model.arch)
-    cost = count(spec, data.input_shape, data.num_classes)
-    augment = data.augment(cfg.data.augment)
-    preprocess = data.preprocess()
+    sequential = isinstance(data, SequenceDataset)
+    regression = sequential and data.task == "regression"
+    if sequential:
+        spec = sequence_spec(cfg.model)
+        augment, preprocess = "none", None
+    else:
+        spec = get_spec(cfg.model.arch)
+        cost = count(spec, data.input_shape, data.num_classes)
+        augment, preprocess = data.augment(cfg.data.augment), data.preprocess()
     run.update_meta(dataset=data.describe(), class_names=data.class_names,
-                    preprocess=preprocess.to_dict(), augment=augment)
+                    preprocess=preprocess.to_dict() if preprocess else None, augment=augment,
+                    task="regression" if regression else "classification")
+    classes = "regression" if regression else f"{data.num_classes} classes"
     say(f"dataset {data.name}: {data.describe()['train']} train / {data.describe()['validation']} "
-        f"validation / {data.describe()['test']} test, {data.num_classes} classes, "
-        f"input {data.input_shape}, augment {augment}")
-    say(f"model {spec.name}: {cost.params:,} params, {cost.flops:,} FLOPs")
+        f"validation / {data.describe()['test']} test, {classes}, input {data.input_shape}, augment {augment}")
 
     train_ds, val_ds, test_ds = split_pipelines(data, cfg.data.batch_size, augment, cfg.seed)
 
@@ -54,16 +63,29 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
         if state is not None and last.exists():
             model = keras.models.load_model(last)
             say(f"resuming after epoch {state['epoch']}/{cfg.train.epochs}")
+        elif sequential:
+            model = build_sequence_model(spec, data.input_shape, data.num_classes, data.per_step,
+                                         lr_rule=cfg.model.lr_rule)
+            rule = lr_multipliers(model) if cfg.model.lr_rule else None
+            try:
+                compile_classifier(model, cfg.train, regression=regression, multipliers=rule)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
         else:
             model = build_model(spec, data.input_shape, data.num_classes, preprocess)
             compile_classifier(model, cfg.train)
+    if sequential:
+        cost = sequence_cost(model, data.input_shape[0], data.per_step)
+    say(f"model {spec.name}: {cost.params:,} params, {cost.flops:,} FLOPs")
     if strategy.num_replicas_in_sync > 1:
         say(f"training on {strategy.num_replicas_in_sync} devices ({type(strategy).__name__})")
 
     schedule = schedule_callbacks(cfg.train, stream=False if quiet else None)
     # Finalising evaluates the chosen model on validation and test: 1 + |test|/|val| passes.
     stopper = StopAtDeadline(deadline, final_passes=1 + len(data.y_test) / max(len(data.y_val), 1))
-    checkpointer = Checkpointer(run.checkpoints, run.best_path, schedule, stopper=stopper)
+    checkpointer = Checkpointer(run.checkpoints, run.best_path, schedule, stopper=stopper,
+                                monitor="val_loss" if regression else "val_accuracy",
+                                mode="min" if regression else "max")
     callbacks = [stopper, *schedule, checkpointer, keras.callbacks.TensorBoard(str(run.path / "tb"))]
     if not quiet:
         callbacks.append(Progress(cfg.train.epochs, label=label, deadline=deadline))
@@ -117,9 +139,9 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
         "epochs": state["epoch"],
         "best_epoch": state["best_epoch"],
         "cut": bool(deadline and deadline.hit),
-        "val_accuracy": float(val["accuracy"]),
+        "val_accuracy": float(val["accuracy"]) if "accuracy" in val else None,
         "val_loss": float(val["loss"]),
-        "test_accuracy": float(test["accuracy"]),
+        "test_accuracy": float(test["accuracy"]) if "accuracy" in test else None,
         "test_loss": float(test["loss"]),
         "wall_seconds": state["train_seconds"] + time.perf_counter() - started,
     }
@@ -133,14 +155,31 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
                                    "val_accuracy", "test_accuracy", "wall_seconds")},
         "budget": (deadline or Deadline()).report(),
     }
+    if record["test_accuracy"] is None:  # a regression task: the loss is the mean squared error
+        summary.update(val_mse=record["val_loss"], test_mse=record["test_loss"])
+        summary.pop("val_accuracy"), summary.pop("test_accuracy")
     run.write_summary(summary)
     if deadline is not None and deadline.hit:
         say(f"the budget ended the training after {state['epoch']} complete epoch(s); continue it with "
             f"`automl train --resume --out {run.path} --budget DURATION`")
-    say(f"best epoch {state['best_epoch']}: validation accuracy {record['val_accuracy']:.4f}, "
-        f"test accuracy {record['test_accuracy']:.4f} ({format_duration(record['wall_seconds'])})")
+    say(f"best epoch {state['best_epoch']}: {result_text(summary, 'val')}, {result_text(summary)} "
+        f"({format_duration(record['wall_seconds'])})")
     say(f"run saved in {run.path}; export it with `automl export {run.path} --out DIR`")
     return summary
+
+
+def result_text(summary: dict, split: str = "test") -> str:
+    """'test accuracy 0.9861', or 'test MSE 0.0012' for a regression task."""
+    name = {"test": "test", "val": "validation"}[split]
+    if f"{split}_accuracy" in summary:
+        return f"{name} accuracy {summary[f'{split}_accuracy']:.4f}"
+    return f"{name} MSE {summary[f'{split}_mse']:.4g}"
+
+
+def sequence_spec(model_cfg) -> SequenceSpec:
+    m = model_cfg
+    return SequenceSpec(cell=m.cell or "dmu", units=m.units, layers=m.layers, depth=m.depth, hidden=m.hidden,
+                        gate_bias=m.gate_bias, name=f"{m.cell or 'dmu'}-{m.units}x{m.depth}")
 
 
 def printer(quiet: bool):

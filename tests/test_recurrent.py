@@ -124,10 +124,14 @@ def test_sequence_models_build_for_every_cell(cell):
     assert per_step.output_shape == (None, 7, 5)
 
 
-def test_a_deep_spec_needs_a_deep_cell():
-    from models.sequence import SequenceSpec
+def test_depth_deepens_the_step_or_stacks_plain_cells():
+    from models.sequence import SequenceSpec, build_sequence_model
     from models.spec import SpecError
 
-    with pytest.raises(SpecError, match="deep cell"):
-        SequenceSpec(cell="lstm", depth=2).validate()
+    lstm = build_sequence_model(SequenceSpec(cell="lstm", units=3, depth=2), (5, 2), num_classes=None)
+    assert [l.name for l in lstm.layers if "lstm" in l.name] == ["lstm0", "lstm1"]      # Table VIII: two stacked
+    dmu = build_sequence_model(SequenceSpec(cell="dmu", units=3, depth=3, hidden=4), (5, 2), num_classes=None)
+    assert dmu.get_layer("dmu0").cell.depth == 3 and len([l for l in dmu.layers if "dmu" in l.name]) == 1
+    with pytest.raises(SpecError, match="cell must be one of"):
+        SequenceSpec(cell="transformer").validate()
     assert SequenceSpec.from_dict(SequenceSpec(cell="gru").to_dict()).cell == "gru"

@@ -76,3 +76,46 @@ def test_images_read_as_rows_and_permuted_pixels():
     assert pixels.shape == (2, 12, 1) and not np.array_equal(pixels, permuted)
     assert np.array_equal(np.sort(permuted, axis=1), pixels)
     assert np.array_equal(permuted, seq.as_sequences(images, "pixels-permuted", seed=3))   # fixed
+
+
+# -- sequence training through the CLI ----------------------------------------------------
+import json  # noqa: E402
+
+from conftest import run_automl  # noqa: E402
+from pipelines.cli import main  # noqa: E402
+
+SMALL = ["--set", "data.sequence_length=10", "--set", "data.sequence_sizes=[256,64,64]", "--set", "train.epochs=2",
+         "--quiet"]
+
+
+@pytest.mark.parametrize("cell", ["dmu", "lstm", "gru", "rnn", "rhn"])
+def test_every_cell_trains_on_the_adding_problem(tmp_path, cell):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "adding", "--model", cell, "--out", str(run), *SMALL]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test_mse"] >= 0 and "test_accuracy" not in summary and summary["params"] > 0
+    assert summary["arch"].startswith(cell)
+
+
+def test_digit_rows_classify_report_and_export(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits-rows", "--model", "dmu", "--out", str(run), *SMALL,
+                 "--set", "model.units=16"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert 0 <= summary["test_accuracy"] <= 1
+    report = run_automl("report", str(run))
+    assert report.returncode == 0 and "test accuracy" in report.stdout
+    exported = run_automl("export", str(run), "--out", str(tmp_path / "export"))        # a fresh process
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads((tmp_path / "export" / "export.json").read_text())["input"]["shape"] == [None, 8, 8]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--dataset", "adding", "--arch", "resnet-mini"], "'adding' is a sequence dataset, but --arch resnet-mini"),
+    (["train", "--dataset", "digits", "--model", "lstm"], "'digits' holds images, but model 'lstm'"),
+    (["train", "--dataset", "adding", "--optimizer", "phs"], "needs optimizer adam or sgd, not phs"),
+])
+def test_model_and_data_mismatches_name_both(tmp_path, capsys, args, message):
+    assert main([*args, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.datasets import bundled, folder, tfds_source
+from pipelines.datasets import bundled, folder, sequences, tfds_source
 from pipelines.errors import UsageError
 
 # Only light modules are imported here: the CLI checks datasets before TensorFlow loads.
@@ -20,9 +20,16 @@ def load_dataset(name: str, data):
     """`name` is a bundled dataset, a tensorflow-datasets name, or a folder of images.
 
     `data` is the run config's DataConfig (splits, data dir, download, image size).
-    Returns a pipelines.datasets.base.ImageDataset.
+    Returns a pipelines.datasets.base.ImageDataset, or a SequenceDataset for the sequence tasks
+    (`adding`, ..., or `digits-rows`, `mnist5k-pixels-permuted`, ...).
     """
     from pipelines.datasets.base import from_arrays
+
+    if is_sequence(name):
+        if name in sequences.SYNTHETIC:
+            return sequences.synthetic(name, data.sequence_length, tuple(data.sequence_sizes), data.split_seed)
+        base, _, reading = name.partition("-")
+        return sequences.from_images(name, load_dataset(base, data), reading, data.split_seed)
 
     split_args = dict(
         validation_split=data.validation_split, test_split=data.test_split, split_seed=data.split_seed,
@@ -43,9 +50,13 @@ def load_dataset(name: str, data):
     raise _unknown(name)
 
 
+def is_sequence(name: str) -> bool:
+    return sequences.is_sequence_name(name, tuple(BUNDLED))
+
+
 def preflight(name: str, data) -> None:
     """Fail in about a second, before TensorFlow loads, on an unknown or unavailable dataset."""
-    if name in BUNDLED or Path(name).is_dir() or _looks_like_path(name):
+    if name in BUNDLED or is_sequence(name) or Path(name).is_dir() or _looks_like_path(name):
         return
     if not tfds_source.is_tfds_name(name):
         raise _unknown(name)
@@ -55,8 +66,9 @@ def preflight(name: str, data) -> None:
 def _unknown(name: str) -> UsageError:
     return UsageError(
         f"unknown dataset {name!r}: choose {', '.join(BUNDLED)}, any tensorflow-datasets "
-        f"image-classification name ({', '.join(TFDS_EXAMPLES)}, ...), or a folder of images "
-        "with one subfolder per class"
+        f"image-classification name ({', '.join(TFDS_EXAMPLES)}, ...), a folder of images "
+        f"with one subfolder per class, or a sequence task ({', '.join(sequences.SYNTHETIC)}, "
+        f"digits-rows, mnist5k-pixels, mnist5k-pixels-permuted, ...)"
     )
 
 
@@ -64,4 +76,4 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "/" in name
 
 
-__all__ = ["BUNDLED", "load_dataset", "preflight"]
+__all__ = ["BUNDLED", "is_sequence", "load_dataset", "preflight"]

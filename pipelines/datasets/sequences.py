@@ -48,6 +48,10 @@ class SequenceDataset:
     def input_shape(self) -> tuple[int, int]:
         return tuple(int(v) for v in self.x_train.shape[1:])
 
+    @property
+    def class_names(self) -> list[str] | None:
+        return None if self.num_classes is None else [str(i) for i in range(self.num_classes)]
+
     def describe(self) -> dict:
         return {"name": self.name, "kind": "sequence", "task": self.task, "classes": self.num_classes,
                 "per_step": self.per_step, "input_shape": list(self.input_shape), "train": int(len(self.y_train)),
@@ -170,3 +174,20 @@ def as_sequences(images: np.ndarray, reading: str, seed: int = 0) -> np.ndarray:
     if reading == "pixels-permuted":
         pixels = pixels[:, np.random.default_rng(seed).permutation(h * w)]
     return pixels
+
+
+def is_sequence_name(name: str, bundled: tuple[str, ...]) -> bool:
+    """A synthetic task, or a bundled image set read as sequences: digits-rows, mnist5k-pixels-permuted."""
+    if name in SYNTHETIC:
+        return True
+    base, _, reading = name.partition("-")
+    return base in bundled and reading in READINGS
+
+
+def from_images(name: str, images, reading: str, seed: int) -> SequenceDataset:
+    """An ImageDataset's splits read as sequences, pixels scaled to [0, 1]."""
+    def read(x):
+        return as_sequences(x / images.pixel_max, reading, seed)
+
+    return SequenceDataset(name, read(images.x_train), images.y_train, read(images.x_val), images.y_val,
+                           read(images.x_test), images.y_test, "classification", images.num_classes)
