@@ -274,6 +274,10 @@ def cmd_datasets(args) -> int:
         print(f"{'<tfds name>':14s} any tensorflow-datasets image-classification dataset, e.g. "
               f"{', '.join(TFDS_EXAMPLES)} (prepare offline: automl datasets prepare NAME)")
         print(f"{'<folder>':14s} a folder with one subfolder of images per class (or train/ and test/ inside)")
+        from pipelines.datasets.sequences import READINGS, SYNTHETIC
+
+        print(f"{'<sequences>':14s} synthetic, seeded (data.sequence_length, data.sequence_sizes): {', '.join(SYNTHETIC)}")
+        print(f"{'':14s} images read as sequences: {', '.join(f'digits-{r}' for r in READINGS)}, and mnist5k-*")
         return 0
     if not args.name:
         raise UsageError(f"`automl datasets {args.action}` needs a dataset name")
