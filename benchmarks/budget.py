@@ -66,6 +66,7 @@ def peer(dataset: str, budget: str, work: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="+", default=list(BUDGETS))
+    parser.add_argument("--systems", nargs="+", default=["resbuilder", "evolution", "keras-tuner"])
     parser.add_argument("--render", action="store_true", help="rewrite the markdown from the saved JSON only")
     args = parser.parse_args()
     saved = RESULTS / "budget.json"
@@ -75,7 +76,7 @@ def main() -> None:
         for dataset in args.datasets:
             rows = []
             with tempfile.TemporaryDirectory() as tmp:
-                for system in ("resbuilder", "evolution", "keras-tuner"):
+                for system in args.systems:
                     work = Path(tmp) / system
                     work.mkdir()
                     rows.append(peer(dataset, BUDGETS[dataset], work) if system == "keras-tuner"
