@@ -11,6 +11,7 @@ blocks keep stable ids, so layer name + shape identifies what can be kept).
 """
 from __future__ import annotations
 
+import abc
 import json
 from dataclasses import dataclass
 
@@ -57,7 +58,7 @@ def compose(first: dict, second: dict) -> dict:
     return {"blocks": blocks, "head": first["head"] and second["head"]}
 
 
-class Space:
+class Space(abc.ABC):
     """Common part: novelty-enforcing proposal on top of one-mutation draws."""
 
     name = ""
@@ -97,23 +98,29 @@ class Space:
         raise RuntimeError("no new architecture found; the search space looks exhausted")
 
     # -- per space ---------------------------------------------------------------------
+    @abc.abstractmethod
     def initial(self, rng: np.random.Generator):
-        raise NotImplementedError
+        """The first architecture (seed 001: one random block)."""
 
+    @abc.abstractmethod
     def mutate(self, genome, name: str, rng: np.random.Generator) -> Mutation | None:
-        raise NotImplementedError
+        """One mutation called `name`, or None where it is invalid for this genome."""
 
+    @abc.abstractmethod
     def identity_plan(self, genome) -> dict:
-        raise NotImplementedError
+        """The plan that keeps every weight of `genome`."""
 
+    @abc.abstractmethod
     def depth(self, genome) -> int:
-        raise NotImplementedError
+        """Blocks in the genome (for the log)."""
 
+    @abc.abstractmethod
     def spec(self, genome):
-        raise NotImplementedError
+        """The architecture spec that models.build_model builds."""
 
+    @abc.abstractmethod
     def describe(self, genome) -> str:
-        raise NotImplementedError
+        """A short human-readable form of the genome."""
 
 
 class ConvStackSpace(Space):
