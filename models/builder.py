@@ -56,9 +56,9 @@ def build_model(
     return keras.Model(inputs, _classifier(x, spec.head_units, num_classes, plain), name=spec.name)
 
 
-def _classifier(x, hidden: list[int], num_classes: int, plain: dict):
+def _classifier(x, hidden: list[int], num_classes: int, plain: dict, activation: str = "relu"):
     for i, units in enumerate(hidden):
-        x = keras.layers.Dense(units, activation="relu", name=f"{HEAD}_dense{i}", **plain)(x)
+        x = keras.layers.Dense(units, activation=activation, name=f"{HEAD}_dense{i}", **plain)(x)
     return keras.layers.Dense(num_classes, activation="softmax", name=f"{HEAD}_out", **plain)(x)
 
 
@@ -71,14 +71,14 @@ def _convnet(spec: ConvNetSpec, inputs, x, num_classes: int, bn: dict, plain: di
             )(x)
             if layer.batch_norm:
                 x = keras.layers.BatchNormalization(name=f"conv{i}_bn", **bn)(x)
-            x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
+            x = keras.layers.Activation(spec.activation, name=f"conv{i}_{spec.activation}")(x)
         else:
             x = _pool(layer, f"pool{i}")(x)
     if spec.head == "gap":
         x = keras.layers.GlobalAveragePooling2D(name=f"{HEAD}_gap")(x)
     else:
         x = keras.layers.Flatten(name=f"{HEAD}_flatten")(x)
-    return keras.Model(inputs, _classifier(x, spec.dense_units, num_classes, plain), name=spec.name)
+    return keras.Model(inputs, _classifier(x, spec.dense_units, num_classes, plain, spec.activation), name=spec.name)
 
 
 def _pool(pool: Pool, name: str) -> keras.layers.Layer:

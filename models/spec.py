@@ -177,21 +177,29 @@ class Conv:
     batch_norm: bool = False
 
 
+ACTIVATIONS = ("relu", "softsign", "tanh")
+
+
 @dataclass
 class ConvNetSpec:
-    """A plain stack: convs (each optionally with BN, then ReLU) and pools, then a head of
-    flatten or global average pooling, hidden dense layers and the classifier."""
+    """A plain stack: convs (each optionally with BN, then the activation) and pools, then a head
+    of flatten or global average pooling, hidden dense layers and the classifier. With no convs
+    it is a multilayer perceptron."""
 
     layers: list = field(default_factory=list)  # Conv and Pool, in order
     head: str = "flatten"
     dense_units: list[int] = field(default_factory=list)
     bn_momentum: float = 0.9
     name: str = "convnet"
+    activation: str = "relu"  # of convs and hidden dense layers: relu, softsign (seed 000's CNN), tanh
 
     def to_dict(self) -> dict:
         layers = [{"conv": asdict(l)} if isinstance(l, Conv) else {"pool": asdict(l)} for l in self.layers]
-        return {"type": "convnet", "layers": layers, "head": self.head, "dense_units": list(self.dense_units),
-                "bn_momentum": self.bn_momentum, "name": self.name}
+        d = {"type": "convnet", "layers": layers, "head": self.head, "dense_units": list(self.dense_units),
+             "bn_momentum": self.bn_momentum, "name": self.name}
+        if self.activation != "relu":  # absent for ReLU, so older specs and signatures stay as they were
+            d["activation"] = self.activation
+        return d
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -237,8 +245,10 @@ class ConvNetSpec:
                 raise SpecError(f"layer {i} is neither a Conv nor a Pool")
         if self.head not in ("flatten", "gap"):
             raise SpecError(f"head must be 'flatten' or 'gap', got {self.head!r}")
-        if not any(isinstance(l, Conv) for l in self.layers):
-            raise SpecError("a convnet spec needs at least one conv layer")
+        if self.activation not in ACTIVATIONS:
+            raise SpecError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+        if not self.layers and not self.dense_units and self.head == "gap":
+            raise SpecError("an MLP (no conv layers) needs head 'flatten'")
 
 
 def spec_from_dict(d: dict):

@@ -61,12 +61,35 @@ def lenet5_like() -> ConvNetSpec:
     )
 
 
+def mlp(hidden: int = 32) -> ConvNetSpec:
+    """A one-hidden-layer perceptron (input-32-classes): the population optimizers' default net,
+    and the "MLP 784-32-10" of issue #5's engine benchmark. Gradient-free methods scale with the
+    weight count, so their default is small."""
+    return ConvNetSpec(layers=[], head="flatten", dense_units=[hidden], name="mlp")
+
+
+def mlp_leea() -> ConvNetSpec:
+    """Seed 001 Ch. 5 (L872-L882): 2x2 max-pool, then dense 256-128-64 with ReLU and the classifier;
+    92,234 weights on 28x28 MNIST ("92,000 weights")."""
+    return ConvNetSpec(layers=[Pool("max", 2, 2)], head="flatten", dense_units=[256, 128, 64], name="mlp-leea")
+
+
+def cnn_ndes() -> ConvNetSpec:
+    """Seed 000 B.2 Table 1 ([code] layout): conv 20 5x5 softsign, max-pool, conv 32 5x5 softsign,
+    max-pool, dense 64 softsign, softmax; 50,034 weights on 28x28 FashionMNIST."""
+    return ConvNetSpec(layers=[Conv(20, 5, padding="valid"), Pool("max"), Conv(32, 5, padding="valid"), Pool("max")],
+                       head="flatten", dense_units=[64], activation="softsign", name="cnn-ndes")
+
+
 ARCHITECTURES = {
     "rb-0net": rb_0net,
     "rb-r18": rb_r18,
     "rb-r18-cifar": lambda: rb_r18(imagenet_stem=False),
     "resnet-mini": resnet_mini,
     "lenet5-like": lenet5_like,
+    "mlp": mlp,
+    "mlp-leea": mlp_leea,
+    "cnn-ndes": cnn_ndes,
 }
 
 

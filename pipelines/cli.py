@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from pipelines.errors import UsageError
+from pipelines.population import POPULATION_NAMES, default_arch, is_population
 
 SEARCH_STRATEGIES = {  # kept here, light, so --help needs no TensorFlow; see pipelines.search
     "resbuilder": "ResBuilder: grow by near-identity blocks, prune with LayerLasso, resize with MorphNet (default)",
@@ -70,9 +71,11 @@ def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> N
                    help="recurrent model for sequence datasets: dmu (default there), lstm, gru, rnn or rhn; "
                         "tune with --set model.units/depth/hidden/layers/gate_bias/lr_rule")
     p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
-    p.add_argument("--optimizer", choices=["adam", "sgd", "phs", "phs-go"],
-                   help="adam (default), sgd, phs (port-Hamiltonian, fixed friction) or phs-go "
-                        "(goal-oriented braking); tune with --set train.phs.KEY=VALUE")
+    p.add_argument("--optimizer", choices=["adam", "sgd", "phs", "phs-go", *POPULATION_NAMES],
+                   help="adam (default), sgd, phs (port-Hamiltonian, fixed friction), phs-go "
+                        "(goal-oriented braking; tune with --set train.phs.KEY=VALUE), or a gradient-free "
+                        "population optimizer for `automl train`: leea, ndes, ndes-g, ndes-b, de, cosyne, es "
+                        "(tune with --set population.NAME.KEY=VALUE, memory with --set population.memory_mb=MB)")
 
 
 def build_parser() -> Parser:
@@ -183,7 +186,7 @@ def _resolve_run(args, command: str):
     _check_model_fits_data(cfg, args, command, is_sequence(cfg.dataset))
     from models import get_spec
 
-    get_spec(cfg.model.arch)
+    get_spec(default_arch(cfg.train.optimizer) if cfg.model.arch == "auto" else cfg.model.arch)
     out = args.out or RunDir.default_path(command, cfg.dataset)
     run = RunDir.create(out, command, configs.to_dict(cfg))
     if command == "search":
@@ -200,8 +203,11 @@ def _check_model_fits_data(cfg, args, command: str, sequential: bool) -> None:
         raise UsageError(f"dataset {cfg.dataset!r} holds images, but model {cfg.model.cell!r} is a recurrent "
                          "sequence model; use --arch for images, or a sequence dataset (adding, parity, "
                          "temporal_order, digits-rows, ...)")
+    if command == "search" and is_population(cfg.train.optimizer):
+        raise UsageError(f"optimizer {cfg.train.optimizer} is a population optimizer for `automl train`; "
+                         "`automl search` trains its candidates with adam, sgd, phs or phs-go")
     if sequential and cfg.model.lr_rule and (cfg.model.cell or "dmu") == "dmu" \
-            and cfg.train.optimizer not in ("adam", "sgd"):
+            and cfg.train.optimizer not in ("adam", "sgd") and not is_population(cfg.train.optimizer):
         raise UsageError(f"the DMU learning-rate rule needs optimizer adam or sgd, not {cfg.train.optimizer}; "
                          "turn it off with --set model.lr_rule=false")
     if sequential and command == "search":

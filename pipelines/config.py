@@ -66,7 +66,7 @@ class PhsConfig:
 @dataclass
 class TrainConfig:
     epochs: int
-    optimizer: Literal["adam", "sgd", "phs", "phs-go"]
+    optimizer: Literal["adam", "sgd", "phs", "phs-go", "leea", "ndes", "ndes-g", "ndes-b", "de", "cosyne", "es"]
     learning_rate: float
     momentum: float
     phs: PhsConfig
@@ -79,6 +79,92 @@ class TrainConfig:
 
 
 @dataclass
+class LeeaConfig:
+    population_size: int | None
+    batch_size: int
+    truncation: float
+    elite_fraction: float
+    crossover_fraction: float
+    crossover: Literal["uniform", "arithmetic"]
+    exploit_rate: float
+    sigma: float
+    sigma_mode: Literal["constant", "decay", "self-adaptive"]
+    decay_steps: float
+    tau: float | None
+    fitness_inheritance: float
+
+
+@dataclass
+class NdesConfig:
+    population_size: int | None
+    mu: int | None
+    batch_size: int
+    history: int
+    ccum: float
+    cp: float | None
+    bounds: float
+    tol: float
+    init: Literal["xavier", "uniform"]
+    uniform_init: float
+    gradient_lr: float
+    ewma: bool
+    bootstrap_fraction: float
+    bootstrap_patience: int
+    bootstrap_lr: float
+    max_population: int
+
+
+@dataclass
+class DeConfig:
+    population_size: int
+    batch_size: int
+    crossover_rate: float
+    mutation: Literal["rand1", "rand2", "best1", "best2", "curtobest1", "randtobest2", "current1"]
+    scale: float
+    genome: Literal["direct", "dct"]
+    genes: float
+
+
+@dataclass
+class CosyneConfig:
+    population_size: int
+    batch_size: int
+    children: int
+    mutation_rate: float
+    gamma: float
+    genome: Literal["direct", "dct"]
+    genes: float
+
+
+@dataclass
+class EsConfig:
+    population_size: int
+    batch_size: int
+    parent_fraction: float
+    rho: int
+    selection: Literal["truncated", "rank", "fitness"]
+    crossover: Literal["single", "uniform", "arithmetic", "none"]
+    mutation_rate: float
+    sigma: float
+    elitism: bool
+    genome: Literal["direct", "dct"]
+    genes: float
+
+
+@dataclass
+class PopulationConfig:
+    memory_mb: float
+    validation_candidates: int
+    checkpoint_seconds: float
+    jit: bool
+    leea: LeeaConfig
+    ndes: NdesConfig
+    de: DeConfig
+    cosyne: CosyneConfig
+    es: EsConfig
+
+
+@dataclass
 class TrainRunConfig:
     dataset: str
     seed: int
@@ -86,6 +172,7 @@ class TrainRunConfig:
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
+    population: PopulationConfig
 
 
 @dataclass
@@ -194,7 +281,8 @@ def to_dict(config) -> dict:
 
 
 # Shorthands of `--set` (issue #4 names them so): the evolution's two most-changed keys.
-ALIASES = {"inheritance": "evolution.inheritance", "budget_epochs": "evolution.budget_epochs"}
+ALIASES = {"inheritance": "evolution.inheritance", "budget_epochs": "evolution.budget_epochs",
+           "epochs": "train.epochs"}  # issue #5: every optimizer takes the same --set epochs=N
 
 
 def parse_override(item: str) -> dict:

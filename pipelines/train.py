@@ -19,6 +19,7 @@ from pipelines.datasets import load_dataset
 from pipelines.datasets.base import ImageDataset
 from pipelines.datasets.tfdata import split_pipelines
 from pipelines.plots import training_curves
+from pipelines.population import default_arch, is_population, train_population
 from pipelines.rundir import RunDir
 
 
@@ -40,13 +41,16 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
     sequential = isinstance(data, SequenceDataset)
     regression = sequential and data.task == "regression"
+    population = is_population(cfg.train.optimizer)
     if sequential:
         spec = sequence_spec(cfg.model)
         augment, preprocess = "none", None
     else:
-        spec = get_spec(cfg.model.arch)
+        spec = get_spec(default_arch(cfg.train.optimizer) if cfg.model.arch == "auto" else cfg.model.arch)
         cost = count(spec, data.input_shape, data.num_classes)
-        augment, preprocess = data.augment(cfg.data.augment), data.preprocess()
+        # Population members are scored on raw batches: the seeds' EAs do not augment.
+        augment = "none" if population else data.augment(cfg.data.augment)
+        preprocess = data.preprocess()
     run.update_meta(dataset=data.describe(), class_names=data.class_names,
                     preprocess=preprocess.to_dict() if preprocess else None, augment=augment,
                     task="regression" if regression else "classification")
@@ -63,6 +67,8 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
         if state is not None and last.exists():
             model = keras.models.load_model(last)
             say(f"resuming after epoch {state['epoch']}/{cfg.train.epochs}")
+        elif population:
+            model = _population_model(spec, data, sequential, preprocess, regression)
         elif sequential:
             model = build_sequence_model(spec, data.input_shape, data.num_classes, data.per_step,
                                          lr_rule=cfg.model.lr_rule)
@@ -79,6 +85,15 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     say(f"model {spec.name}: {cost.params:,} params, {cost.flops:,} FLOPs")
     if strategy.num_replicas_in_sync > 1:
         say(f"training on {strategy.num_replicas_in_sync} devices ({type(strategy).__name__})")
+
+    if population:
+        try:
+            state, extras = train_population(cfg, model, data, run, deadline, regression, quiet, label)
+        except ValueError as e:  # a setting that makes no sense, or a population that cannot fit memory
+            raise UsageError(str(e)) from None
+        if not run.best_path.exists():
+            atomic_save_model(model, run.best_path)
+        return _finish(cfg, run, data, spec, cost, state, say, val_ds, test_ds, deadline=deadline, extras=extras)
 
     schedule = schedule_callbacks(cfg.train, stream=False if quiet else None)
     # Finalising evaluates the chosen model on validation and test: 1 + |test|/|val| passes.
@@ -99,6 +114,18 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
         atomic_save_model(model, run.best_path)
     return _finish(cfg, run, data, spec, cost, checkpointer.state, say, val_ds, test_ds,
                    braking=_braking(model, checkpointer.state), deadline=deadline)
+
+
+def _population_model(spec, data, sequential: bool, preprocess, regression: bool) -> keras.Model:
+    """The net a population optimizer trains: Glorot-uniform initial weights (seed 000's Xavier,
+    seed 001 L882), compiled for evaluation only (the population is the optimizer)."""
+    if sequential:
+        model = build_sequence_model(spec, data.input_shape, data.num_classes, data.per_step, lr_rule=False)
+    else:
+        model = build_model(spec, data.input_shape, data.num_classes, preprocess, kernel_initializer="glorot_uniform")
+    model.compile(loss="mse" if regression else "sparse_categorical_crossentropy",
+                  metrics=[] if regression else ["accuracy"])
+    return model
 
 
 def _braking(model, state: dict) -> dict | None:
@@ -122,7 +149,7 @@ def completed(run: RunDir) -> dict | None:
 
 
 def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, val_ds, test_ds,
-            braking=None, deadline: Deadline | None = None) -> dict:
+            braking=None, deadline: Deadline | None = None, extras: dict | None = None) -> dict:
     """Test the model chosen on validation, once, and write the record and summary."""
     best = keras.models.load_model(run.best_path)
     started = time.perf_counter()
@@ -144,6 +171,7 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
         "test_accuracy": float(test["accuracy"]) if "accuracy" in test else None,
         "test_loss": float(test["loss"]),
         "wall_seconds": state["train_seconds"] + time.perf_counter() - started,
+        **(extras or {}),
     }
     run.append_record(record)
     training_curves(state["history"], run.path / "training_curves.png", title=f"{spec.name} on {data.name}")
@@ -153,6 +181,7 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
         "best_model": RunDir.BEST,
         **{k: record[k] for k in ("arch", "optimizer", "braking", "params", "flops", "epochs", "best_epoch",
                                    "val_accuracy", "test_accuracy", "wall_seconds")},
+        **(extras or {}),
         "budget": (deadline or Deadline()).report(),
     }
     if record["test_accuracy"] is None:  # a regression task: the loss is the mean squared error

@@ -1,0 +1,222 @@
+"""The population engine: P flat weight vectors of one Keras model, evaluated in one call.
+
+A member is the model's trainable variables flattened into one vector (seed 000 L316; seed 001
+§5.2.3 keeps the whole population on the device as one tensor). `WeightTable` maps vectors to
+variables; `PopulationEngine` computes every member's loss on a batch with
+`model.stateless_call` under `ops.vectorized_map` (pfor under TensorFlow, vmap under JAX), in
+chunks that respect a memory budget. Non-trainable state (BatchNorm's moving statistics,
+normalisation constants) is not part of a member: every member is evaluated in inference
+mode with the model's current statistics, which is also how the chosen member is later
+tested and served, so training fitness and deployment agree.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from automl.population.backend import compile_function, value_and_grad_sum
+
+BYTES = 4  # float32
+_MB = 1 << 20
+
+
+class MemoryBudgetError(ValueError):
+    """A configuration that cannot fit the population memory budget; raised before allocating."""
+
+
+class WeightTable:
+    """The shape table of a model's trainable variables: flatten, unflatten, assign."""
+
+    def __init__(self, model: keras.Model):
+        self.variables = list(model.trainable_variables)
+        if not self.variables:
+            raise ValueError(f"model {model.name!r} has no trainable weights to evolve")
+        self.shapes = [tuple(int(d) for d in v.shape) for v in self.variables]
+        self.sizes = [int(np.prod(s)) if s else 1 for s in self.shapes]
+        self.offsets = np.cumsum([0] + self.sizes)
+        self.size = int(self.offsets[-1])
+
+    def flatten(self) -> np.ndarray:
+        """The model's current trainable weights as one float32 vector."""
+        return np.concatenate([np.ravel(ops.convert_to_numpy(v.value)) for v in self.variables]).astype("float32")
+
+    def unflatten(self, vector) -> list:
+        """The variables' tensors from one vector (a backend tensor; works inside vectorized_map)."""
+        return [ops.reshape(vector[a:b], s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+
+    def assign(self, vector) -> None:
+        vector = np.asarray(ops.convert_to_numpy(vector), dtype="float32")
+        if vector.shape != (self.size,):
+            raise ValueError(f"a weight vector of this model has {self.size} entries, got shape {vector.shape}")
+        for v, a, b, s in zip(self.variables, self.offsets[:-1], self.offsets[1:], self.shapes):
+            v.assign(vector[a:b].reshape(s))
+
+    def xavier_scale(self) -> np.ndarray:
+        """Per-weight std sqrt(6 / (fan_in + fan_out)) of each weight tensor, as nDES's initialiser
+        ([code] XavierMVNPopulationInitializer, reference 000 §2.1.5); a bias (1-D) tensor takes the
+        coefficient of the tensor before it."""
+        scale, previous = np.empty(self.size, dtype="float32"), 1.0
+        for shape, a, b in zip(self.shapes, self.offsets[:-1], self.offsets[1:]):
+            if len(shape) >= 2:
+                receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+                previous = math.sqrt(6.0 / (shape[-2] * receptive + shape[-1] * receptive))
+            scale[a:b] = previous
+        return scale
+
+
+def _prod(shape) -> int:
+    return int(np.prod([d for d in shape if d is not None])) if shape else 1
+
+
+def activation_floats(model: keras.Model) -> int:
+    """Floats of activations one example needs in a forward pass (recurrent layers: per step)."""
+    total = _prod(model.inputs[0].shape[1:])
+    for layer in model.layers:
+        try:
+            out = layer.output
+        except (AttributeError, ValueError):
+            continue
+        shapes = [t.shape for t in (out if isinstance(out, (list, tuple)) else [out])]
+        total += sum(_prod(s[1:]) for s in shapes)
+        if isinstance(layer, keras.layers.RNN):  # the cell's gates, every step
+            steps = layer.input.shape[1] or 1
+            total += steps * 8 * _prod(shapes[0][-1:])
+    return total
+
+
+class PopulationEngine:
+    """Losses (and accuracies, and optionally gradients) of P members of `model` on a batch.
+
+    task: "classification" (the model outputs class probabilities; sparse cross-entropy) or
+    "regression" (mean squared error). `memory_mb` bounds the evaluation's working memory:
+    P is cut into chunks that fit.
+    """
+
+    SAFETY = 3  # pfor/vmap keeps intermediates of several layers alive at once
+
+    def __init__(self, model: keras.Model, task: str = "classification", memory_mb: float = 2048,
+                 jit: bool = False):
+        if task not in ("classification", "regression"):
+            raise ValueError(f"task must be classification or regression, not {task!r}")
+        self.model, self.task, self.jit = model, task, jit
+        self.table = WeightTable(model)
+        self.size = self.table.size
+        self.memory_bytes = int(memory_mb * _MB)
+        self.activations = activation_floats(model)
+        self._compiled: dict = {}
+
+    # -- memory ------------------------------------------------------------------------------
+    def member_bytes(self, batch: int, gradients: bool = False) -> int:
+        """Working memory of evaluating one member on `batch` examples."""
+        forward = self.SAFETY * batch * self.activations + 2 * self.size
+        return BYTES * ((3 * forward + 2 * self.size) if gradients else forward)
+
+    def chunk_size(self, batch: int, available_bytes: int, gradients: bool = False) -> int:
+        per = self.member_bytes(batch, gradients)
+        if per > available_bytes:
+            raise MemoryBudgetError(
+                f"evaluating even one member of this {self.size:,}-weight model on a batch of {batch} needs "
+                f"{per / _MB:,.0f} MB but only {available_bytes / _MB:,.0f} MB of population.memory_mb is left; "
+                "raise population.memory_mb or lower the batch size")
+        return max(1, available_bytes // per)
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _member(self, w, x, y, non_trainable):
+        out, _ = self.model.stateless_call(self.table.unflatten(w), non_trainable, x, training=False)
+        if self.task == "regression":
+            out = ops.reshape(out, ops.shape(y))
+            return ops.mean(ops.square(out - y)), ops.zeros(())
+        loss = ops.mean(keras.losses.sparse_categorical_crossentropy(y, out))
+        correct = ops.cast(ops.equal(ops.argmax(out, axis=-1), ops.cast(y, "int32")), "float32")
+        return loss, ops.mean(correct)
+
+    def _function(self, per_member: bool, gradients: bool):
+        key = (per_member, gradients)
+        if key not in self._compiled:
+            if per_member:
+                def metrics(pop, x, y, nt):
+                    return ops.vectorized_map(lambda a: self._member(a[0], a[1], a[2], nt), (pop, x, y))
+            else:
+                def metrics(pop, x, y, nt):
+                    return ops.vectorized_map(lambda w: self._member(w, x, y, nt), pop)
+            if gradients:
+                def losses(pop, x, y, nt):
+                    return metrics(pop, x, y, nt)[0]
+                fn = value_and_grad_sum(losses)
+            else:
+                fn = metrics
+            self._compiled[key] = compile_function(fn, jit=self.jit)
+        return self._compiled[key]
+
+    def evaluate(self, pop, x, y, member_batches=None, available_bytes: int | None = None):
+        """(losses [P], accuracies [P]) of the members `pop` [P, N] on the batch `x`, `y`.
+
+        member_batches: each member its own batch: `x`, `y` are stacks of batches [B, b, ...] and
+        member i uses batch member_batches[i] (gathered chunk by chunk, so memory stays bounded).
+        Accuracies are zeros for a regression task.
+        """
+        return self._chunked(pop, x, y, member_batches, False, available_bytes)
+
+    def losses_and_gradients(self, pop, x, y, member_batches=None, available_bytes: int | None = None):
+        """(losses [P], gradients [P, N]): each member's own loss gradient (for nDES-G)."""
+        return self._chunked(pop, x, y, member_batches, True, available_bytes)
+
+    def _chunked(self, pop, x, y, member_batches, gradients, available_bytes):
+        pop = ops.convert_to_tensor(pop, "float32")
+        x = ops.convert_to_tensor(x)
+        y = ops.convert_to_tensor(y)
+        if x.dtype not in ("float32",):
+            x = ops.cast(x, "float32")
+        if self.task == "regression":
+            y = ops.cast(y, "float32")
+        count = int(pop.shape[0])
+        per_member = member_batches is not None
+        if per_member:
+            member_batches = np.asarray(member_batches)
+            if member_batches.shape != (count,):
+                raise ValueError(f"member_batches needs one batch index per member ({count}), got {member_batches.shape}")
+        batch = int(x.shape[1] if per_member else x.shape[0])
+        chunk = min(count, self.chunk_size(batch, available_bytes or self.memory_bytes, gradients))
+        fn = self._function(per_member, gradients)
+        nt = [v.value for v in self.model.non_trainable_variables]
+        firsts, seconds = [], []
+        for start in range(0, count, chunk):
+            stop = min(start + chunk, count)
+            part = _padded(pop[start:stop], chunk)
+            if per_member:
+                idx = np.resize(member_batches[start:stop], chunk)  # padding rows reuse real batches
+                xs, ys = ops.take(x, idx, axis=0), ops.take(y, idx, axis=0)
+            else:
+                xs, ys = x, y
+            a, b = fn(part, xs, ys, nt)
+            firsts.append(a[: stop - start])
+            seconds.append(b[: stop - start])
+        join = (lambda parts: parts[0]) if len(firsts) == 1 else (lambda parts: ops.concatenate(parts, axis=0))
+        return join(firsts), join(seconds)
+
+    def loop_losses(self, pop, x, y) -> np.ndarray:
+        """The same losses by the naive route, one member at a time (assign, then call): the
+        reference the vectorised path is tested and benchmarked against. Leaves the model's
+        weights at the last member."""
+        losses = []
+        for w in np.asarray(ops.convert_to_numpy(pop)):
+            self.table.assign(w)
+            out = self.model(x, training=False)
+            if self.task == "regression":
+                out = ops.reshape(out, ops.shape(y))
+                losses.append(float(ops.mean(ops.square(out - ops.cast(y, "float32")))))
+            else:
+                losses.append(float(ops.mean(keras.losses.sparse_categorical_crossentropy(y, out))))
+        return np.array(losses, dtype="float32")
+
+
+def _padded(tensor, size: int):
+    """`tensor` with its first axis zero-padded to `size`, so every chunk has one shape (no retrace)."""
+    short = size - int(tensor.shape[0])
+    if short == 0:
+        return tensor
+    pad = ops.zeros((short, *tensor.shape[1:]), dtype=tensor.dtype)
+    return ops.concatenate([tensor, pad], axis=0)

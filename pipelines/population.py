@@ -1,0 +1,77 @@
+"""`automl train --optimizer leea|ndes|ndes-g|ndes-b|de|cosyne|es`: the population optimizers
+of automl.population driven from the config, with progress lines and a resumable run dir."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+from automl.budget import Deadline  # light: no TensorFlow, so the CLI can import this module
+
+POPULATION_NAMES = ("leea", "ndes", "ndes-g", "ndes-b", "de", "cosyne", "es")
+
+
+def is_population(optimizer: str) -> bool:
+    return optimizer in POPULATION_NAMES
+
+
+def default_arch(optimizer: str) -> str:
+    """model.arch "auto": a small MLP for population optimizers, whose cost grows with the weight
+    count; the residual default net for gradient ones."""
+    return "mlp" if is_population(optimizer) else "resnet-mini"
+
+
+def make_optimizer(cfg):
+    """The configured population optimizer (raises ValueError on a setting that makes no sense)."""
+    from automl.population import POPULATION_OPTIMIZERS
+
+    name = cfg.train.optimizer
+    pop = cfg.population
+    common = dict(memory_mb=pop.memory_mb, seed=cfg.seed, validation_candidates=pop.validation_candidates,
+                  checkpoint_seconds=pop.checkpoint_seconds, jit=pop.jit)
+    section = pop.ndes if name.startswith("ndes") else getattr(pop, name)
+    settings = dataclasses.asdict(section)
+    if name == "leea":
+        settings["population_size"] = settings["population_size"] or "auto"
+    if name.startswith("ndes"):
+        for key in ("population_size", "mu", "cp"):
+            settings[key] = "auto" if settings[key] is None else settings[key]
+    return POPULATION_OPTIMIZERS[name](**settings, **common)
+
+
+def train_population(cfg, model, data, run, deadline: Deadline, regression: bool, quiet: bool,
+                     label: str = "") -> tuple[dict, dict]:
+    """Fit `model` with the configured population optimizer; (state for the run summary, extras
+    for the record). The model ends with the best validated member's weights."""
+    from automl.callbacks import format_duration
+
+    optimizer = make_optimizer(cfg)
+    epochs = cfg.train.epochs
+    times: list[float] = []
+    last = [time.perf_counter()]
+
+    def progress(record: dict) -> None:
+        if quiet:
+            return
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+        eta = sum(times) / len(times) * (epochs - record["epoch"])
+        parts = [f"{label + ' ' if label else ''}epoch {record['epoch']}/{epochs}", f"gen {record['generation']}",
+                 f"best {record['loss']:.4f}", f"mean {record['mean_loss']:.4f}", f"val_loss {record['val_loss']:.4f}"]
+        if "val_accuracy" in record:
+            parts.append(f"val_acc {record['val_accuracy']:.4f}")
+        parts += [f"{record['evaluations_per_second']:,.0f} evals/s", f"{times[-1]:.1f}s", f"ETA {format_duration(eta)}"]
+        if deadline.active:
+            parts.append(f"budget left {format_duration(max(deadline.left(), 0))}")
+        print("  ".join(parts), file=sys.stderr, flush=True)
+
+    state = optimizer.fit(model, (data.x_train, data.y_train), (data.x_val, data.y_val), epochs=epochs,
+                          task="regression" if regression else "classification", checkpoint_dir=run.checkpoints,
+                          best_path=run.best_path, deadline=deadline, callback=progress)
+    if not quiet:
+        for note in optimizer.notes:
+            print(note, file=sys.stderr, flush=True)
+    extras = {"generations": state["generation"], "evaluations": state["evaluations"],
+              "population_notes": optimizer.notes, "bootstrap_epochs": state.get("bootstrap_epochs")}
+    return state, extras

@@ -1,0 +1,125 @@
+"""The population engine: vectorised evaluation equals the per-member loop, gradients are each
+member's own, chunks and per-member batches change nothing, memory refusals come first."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from automl.population import NDES, LEEA, MemoryBudgetError, PopulationEngine, WeightTable
+from models.recurrent import DMU
+
+
+def _models():
+    keras.utils.set_random_seed(1)
+    dense = keras.Sequential([keras.Input((12,)), keras.layers.Dense(7, activation="tanh"),
+                              keras.layers.Dense(3, activation="softmax")])
+    conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3, activation="relu"),
+                             keras.layers.BatchNormalization(), keras.layers.MaxPooling2D(),
+                             keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    recurrent = {name: keras.Sequential([keras.Input((5, 2)), layer, keras.layers.Dense(3, activation="softmax")])
+                 for name, layer in (("rnn", keras.layers.SimpleRNN(4)), ("gru", keras.layers.GRU(4)),
+                                     ("lstm", keras.layers.LSTM(4)), ("dmu", DMU(4, hidden=[4])))}
+    return {"dense": (dense, (12,)), "conv": (conv, (8, 8, 1)),
+            **{k: (m, (5, 2)) for k, m in recurrent.items()}}
+
+
+MODELS = _models()
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_vectorised_losses_equal_the_member_loop(name):
+    model, shape = MODELS[name]
+    rng = np.random.default_rng(0)
+    engine = PopulationEngine(model)
+    pop = engine.table.flatten()[None] + 0.3 * rng.standard_normal((6, engine.size)).astype("float32")
+    x = rng.standard_normal((9, *shape)).astype("float32")
+    y = rng.integers(0, 3, 9)
+    losses, accuracy = engine.evaluate(pop, x, y)
+    reference = engine.loop_losses(pop, x, y)
+    np.testing.assert_allclose(np.asarray(losses), reference, atol=1e-5, rtol=1e-5)
+    assert np.all((np.asarray(accuracy) >= 0) & (np.asarray(accuracy) <= 1))
+    assert np.ptp(reference) > 1e-3  # the members really differ
+
+
+def test_regression_losses_and_per_member_batches():
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    engine = PopulationEngine(model, task="regression")
+    rng = np.random.default_rng(1)
+    pop = rng.standard_normal((5, engine.size)).astype("float32")
+    batches_x = rng.standard_normal((3, 8, 4)).astype("float32")
+    batches_y = rng.standard_normal((3, 8)).astype("float32")
+    assign = np.array([2, 0, 1, 1, 2])
+    losses, _ = engine.evaluate(pop, batches_x, batches_y, member_batches=assign)
+    for i, b in enumerate(assign):
+        w, bias = pop[i, :4], pop[i, 4]
+        expected = np.mean((batches_x[b] @ w + bias - batches_y[b]) ** 2)
+        assert abs(float(losses[i]) - expected) < 1e-5
+
+
+def test_chunks_give_the_same_losses():
+    model, shape = MODELS["dense"]
+    engine = PopulationEngine(model)
+    rng = np.random.default_rng(3)
+    pop = rng.standard_normal((11, engine.size)).astype("float32")
+    x, y = rng.standard_normal((16, *shape)).astype("float32"), rng.integers(0, 3, 16)
+    whole, _ = engine.evaluate(pop, x, y)
+    per = engine.member_bytes(16)
+    chunked, _ = engine.evaluate(pop, x, y, available_bytes=3 * per)  # chunks of 3, the last one padded
+    assert engine.chunk_size(16, 3 * per) == 3
+    np.testing.assert_allclose(np.asarray(chunked), np.asarray(whole), atol=1e-6)
+    with pytest.raises(MemoryBudgetError, match="raise population.memory_mb"):
+        engine.evaluate(pop, x, y, available_bytes=per - 1)
+
+
+def test_gradients_are_each_members_own():
+    model, shape = MODELS["gru"]
+    engine = PopulationEngine(model)
+    rng = np.random.default_rng(4)
+    pop = engine.table.flatten()[None] + 0.2 * rng.standard_normal((3, engine.size)).astype("float32")
+    x, y = rng.standard_normal((6, *shape)).astype("float32"), rng.integers(0, 3, 6)
+    losses, grads = engine.losses_and_gradients(pop, x, y)
+    for i in range(3):
+        engine.table.assign(pop[i])
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x, training=False)))
+        expected = np.concatenate([np.ravel(g) for g in tape.gradient(loss, model.trainable_variables)])
+        np.testing.assert_allclose(np.asarray(grads[i]), expected, atol=1e-5)
+        assert abs(float(losses[i]) - float(loss)) < 1e-5
+
+
+def test_weight_table_round_trip_and_xavier_scale():
+    model, _ = MODELS["dense"]
+    table = WeightTable(model)
+    assert table.size == 12 * 7 + 7 + 7 * 3 + 3
+    w = np.arange(table.size, dtype="float32")
+    before = table.flatten()
+    table.assign(w)
+    np.testing.assert_array_equal(table.flatten(), w)
+    kernel = np.asarray(model.layers[0].kernel.value)
+    assert kernel[0, 1] == 1.0 and kernel[1, 0] == 7.0  # row-major, in the variable's own shape
+    table.assign(before)
+    scale = table.xavier_scale()
+    assert scale[0] == pytest.approx(np.sqrt(6 / 19)) and scale[12 * 7] == pytest.approx(np.sqrt(6 / 19))  # bias: previous
+    assert scale[-1] == pytest.approx(np.sqrt(6 / 10))
+    with pytest.raises(ValueError, match="entries"):
+        table.assign(np.zeros(3))
+
+
+def test_memory_budget_caps_defaults_and_refuses_explicit_sizes():
+    mb = 1 << 20
+    n = 50_034  # seed 000's FashionMNIST CNN
+    ndes = NDES()  # lambda = 4N with history 16 needs tens of GB
+    assert ndes._bytes(4 * n, 2 * n, n) > 20 * 1024 * mb
+    notes = ndes.plan(n, 512 * mb)
+    assert ndes.size < 4 * n and ndes.state_bytes(n) <= 512 * mb
+    assert any("capped" in note and f"{4 * n:,}" in note for note in notes)
+    with pytest.raises(MemoryBudgetError, match="population.memory_mb"):
+        NDES(population_size=4 * n).plan(n, 512 * mb)
+    with pytest.raises(MemoryBudgetError, match="smallest population"):
+        NDES(history=16).plan(10_000_000, 64 * mb)
+    leea = LEEA()
+    assert leea.plan(92_234, 4096 * mb) == [] and leea.size == 2000
+    assert "capped" in leea.plan(92_234, 100 * mb)[0] and leea.size < 2000
+    with pytest.raises(MemoryBudgetError):
+        LEEA(population_size=2000).plan(92_234, 100 * mb)
