@@ -66,6 +66,8 @@ def train_population(cfg, model, data, run, deadline: Deadline, regression: bool
             parts.append(f"budget left {format_duration(max(deadline.left(), 0))}")
         print("  ".join(parts), file=sys.stderr, flush=True)
 
+    if (run.checkpoints / "population.npz").exists() and not quiet:
+        print(f"resuming the {optimizer.name} population from {run.checkpoints / 'population.npz'}", file=sys.stderr, flush=True)
     state = optimizer.fit(model, (data.x_train, data.y_train), (data.x_val, data.y_val), epochs=epochs,
                           task="regression" if regression else "classification", checkpoint_dir=run.checkpoints,
                           best_path=run.best_path, deadline=deadline, callback=progress)

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from automl.io import atomic_write_bytes
+from automl.io import atomic_save_model, atomic_write_bytes
 from automl.population.engine import BYTES, MemoryBudgetError, PopulationEngine
 
 _MB = 1 << 20
@@ -198,7 +198,7 @@ class PopulationOptimizer:
         else:
             i = int(np.argmin(losses))
             value, tie = -float(losses[i]), float(losses[i])
-        epoch = run["generation"] // steps if run["generation"] % steps == 0 else run["generation"] / steps
+        epoch = run["generation"] // steps
         stats = np.array(run["epoch_stats"], dtype="float64")
         run["epoch_stats"] = []
         improved = math.isfinite(tie) and (run["best"] is None or value > run["best"]
@@ -207,7 +207,6 @@ class PopulationOptimizer:
             self.best_vector = np.asarray(ops.convert_to_numpy(cands[i]), dtype="float32")
             run.update(best=value, best_tie=tie, best_epoch=epoch)
             if best_path is not None:
-                from automl.io import atomic_save_model
                 engine.table.assign(self.best_vector)
                 atomic_save_model(model, best_path)
         record = {

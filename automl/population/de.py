@@ -40,7 +40,7 @@ class DE(GenomeOptimizer):
 
     def generation(self, engine, x, y, rng, t):
         pop = self.state["population"]
-        p, k = self.size, int(pop.shape[1])
+        p = self.size
         trials = self.trials(pop, rng, best=getattr(self, "_best_index", 0))
         losses = self.evaluate(engine, ops.concatenate([pop, trials], axis=0), x, y)
         parent_loss, trial_loss = losses[:p], losses[p:]

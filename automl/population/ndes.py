@@ -22,7 +22,7 @@ import numpy as np
 from keras import ops
 
 from automl.population.backend import compile_function
-from automl.population.base import BYTES, PopulationOptimizer, fit_count, refuse
+from automl.population.base import BYTES, PopulationOptimizer, refuse
 
 VARIANTS = ("ndes", "ndes-g", "ndes-b")
 
