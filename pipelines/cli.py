@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pipelines.errors import UsageError
-from pipelines.population import POPULATION_NAMES, default_arch, is_population
+from pipelines.population import POPULATION_NAMES, arch_name, is_population
 
 SEARCH_STRATEGIES = {  # kept here, light, so --help needs no TensorFlow; see pipelines.search
     "resbuilder": "ResBuilder: grow by near-identity blocks, prune with LayerLasso, resize with MorphNet (default)",
@@ -186,7 +186,7 @@ def _resolve_run(args, command: str):
     _check_model_fits_data(cfg, args, command, is_sequence(cfg.dataset))
     from models import get_spec
 
-    get_spec(default_arch(cfg.train.optimizer) if cfg.model.arch == "auto" else cfg.model.arch)
+    get_spec(arch_name(cfg))
     out = args.out or RunDir.default_path(command, cfg.dataset)
     run = RunDir.create(out, command, configs.to_dict(cfg))
     if command == "search":

@@ -21,6 +21,11 @@ def default_arch(optimizer: str) -> str:
     return "mlp" if is_population(optimizer) else "resnet-mini"
 
 
+def arch_name(cfg) -> str:
+    """The configured architecture, with model.arch "auto" resolved for the optimizer."""
+    return default_arch(cfg.train.optimizer) if cfg.model.arch == "auto" else cfg.model.arch
+
+
 def make_optimizer(cfg):
     """The configured population optimizer (raises ValueError on a setting that makes no sense)."""
     from automl.population import POPULATION_OPTIMIZERS

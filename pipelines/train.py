@@ -19,7 +19,7 @@ from pipelines.datasets import load_dataset
 from pipelines.datasets.base import ImageDataset
 from pipelines.datasets.tfdata import split_pipelines
 from pipelines.plots import training_curves
-from pipelines.population import default_arch, is_population, train_population
+from pipelines.population import arch_name, is_population, train_population
 from pipelines.rundir import RunDir
 
 
@@ -46,7 +46,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
         spec = sequence_spec(cfg.model)
         augment, preprocess = "none", None
     else:
-        spec = get_spec(default_arch(cfg.train.optimizer) if cfg.model.arch == "auto" else cfg.model.arch)
+        spec = get_spec(arch_name(cfg))
         cost = count(spec, data.input_shape, data.num_classes)
         # Population members are scored on raw batches: the seeds' EAs do not augment.
         augment = "none" if population else data.augment(cfg.data.augment)

@@ -15,6 +15,7 @@ from a checkpoint continues exactly as the uninterrupted run would have.
 """
 from __future__ import annotations
 
+import abc
 import io
 import json
 import math
@@ -26,12 +27,10 @@ import numpy as np
 from keras import ops
 
 from automl.io import atomic_save_model, atomic_write_bytes
-from automl.population.engine import BYTES, MemoryBudgetError, PopulationEngine
-
-_MB = 1 << 20
+from automl.population.engine import BYTES, MB, MemoryBudgetError, PopulationEngine
 
 
-class PopulationOptimizer:
+class PopulationOptimizer(abc.ABC):
     """Base class. Subclasses define `plan`, `state_bytes`, `initialise`, `generation`, `candidates`."""
 
     name = "population"
@@ -54,26 +53,28 @@ class PopulationOptimizer:
         self.notes: list[str] = []
 
     # -- to be defined by each algorithm ---------------------------------------------------------
+    @abc.abstractmethod
     def plan(self, n: int, available_bytes: int) -> list[str]:
         """Fix the population sizes for `n` weights so the state fits `available_bytes`.
 
         A size left to its default ("auto") is capped to fit, and the cap is reported in the
         returned notes; a size the user set that cannot fit raises MemoryBudgetError."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def state_bytes(self, n: int) -> int:
-        raise NotImplementedError
+        """Bytes of the population state for `n` weights (after `plan`)."""
 
+    @abc.abstractmethod
     def initialise(self, w0: np.ndarray, engine: PopulationEngine, rng: np.random.Generator) -> None:
-        raise NotImplementedError
+        """The first population, from the model's current weights `w0`."""
 
+    @abc.abstractmethod
     def generation(self, engine: PopulationEngine, x, y, rng: np.random.Generator, t: int) -> dict:
         """One generation on the batch (x, y); returns {"best": loss, "mean": loss, "evaluations": k}."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def candidates(self):
         """Members worth validating, [K, N]."""
-        raise NotImplementedError
 
     def extra_state(self) -> dict:
         """Everything a resumed run needs, as named arrays (default: `self.state`)."""
@@ -85,7 +86,7 @@ class PopulationOptimizer:
     # -- shared machinery ----------------------------------------------------------------------
     @property
     def memory_bytes(self) -> int:
-        return int(self.memory_mb * _MB)
+        return int(self.memory_mb * MB)
 
     STATE_SHARE = 0.75  # of memory_mb for the population state; the rest is evaluation workspace
 
@@ -98,7 +99,7 @@ class PopulationOptimizer:
         state = self.state_bytes(n)
         if state + engine.member_bytes(self.batch_size, self.uses_gradients) > self.memory_bytes:
             raise MemoryBudgetError(
-                f"{self.name}: the population state needs {state / _MB:,.0f} MB for {n:,} weights, more than "
+                f"{self.name}: the population state needs {state / MB:,.0f} MB for {n:,} weights, more than "
                 f"population.memory_mb={self.memory_mb:g}; lower the population size or raise population.memory_mb")
 
     def available_for_evaluation(self, engine: PopulationEngine) -> int:
@@ -129,13 +130,13 @@ class PopulationOptimizer:
         self.total_generations = total
 
         checkpoint = Path(checkpoint_dir) / "population.npz" if checkpoint_dir else None
+        self.best_vector = None  # a new run starts without one; a resumed run's comes from its checkpoint
         run = self._load(checkpoint, engine) if checkpoint is not None and checkpoint.exists() else None
         if run is None:
             run = {"generation": 0, "history": [], "best": None, "best_tie": None, "best_epoch": None,
                    "train_seconds": 0.0, "evaluations": 0, "finished": False, "epoch_stats": []}
             self.before_population(model, engine, train, validation, epochs, run)
             self.initialise(engine.table.flatten(), engine, np.random.default_rng([self.seed, 0, 7]))
-        self.best_vector = getattr(self, "best_vector", None)
         x_dev, y_dev = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
         started, last_save = time.perf_counter(), time.perf_counter()
         prior = run["train_seconds"]
@@ -156,15 +157,14 @@ class PopulationOptimizer:
             if run["generation"] % (steps * self.validation_every) == 0 or run["generation"] == total:
                 record = self._end_epoch(engine, xv, yv, run, monitor_max, model, best_path, steps)
                 run["train_seconds"] = prior + time.perf_counter() - started
-                if checkpoint is not None and (time.perf_counter() - last_save >= self.checkpoint_seconds
-                                               or run["generation"] == total):
+                if checkpoint is not None and time.perf_counter() - last_save >= self.checkpoint_seconds:
                     self._save(checkpoint, engine, run)
                     last_save = time.perf_counter()
                 if callback is not None:
                     callback(record)
         run["train_seconds"] = prior + time.perf_counter() - started
         run["finished"] = not cut
-        if checkpoint is not None:
+        if checkpoint is not None:  # the end, or a budget stop
             self._save(checkpoint, engine, run)
         if self.best_vector is not None:
             engine.table.assign(self.best_vector)
@@ -253,7 +253,7 @@ class PopulationOptimizer:
 
 def refuse(name: str, what: str, needed: int, available: int) -> MemoryBudgetError:
     return MemoryBudgetError(
-        f"{name}: {what} needs {needed / _MB:,.0f} MB, more than the {available / _MB:,.0f} MB that "
+        f"{name}: {what} needs {needed / MB:,.0f} MB, more than the {available / MB:,.0f} MB that "
         "population.memory_mb leaves for the population state; lower it or raise population.memory_mb")
 
 

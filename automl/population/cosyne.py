@@ -37,7 +37,6 @@ class CoSyNE(GenomeOptimizer):
         self.remember_best(pop, losses)
         order = np.argsort(losses, kind="stable")
         pool = order[: max(1, int(0.25 * p))]
-        worst = order[p - c:]
 
         parents = rng.choice(pool, size=(c // 2, 2))
         mask = rng.random((c // 2, k)) < 0.5
@@ -53,5 +52,4 @@ class CoSyNE(GenomeOptimizer):
         survivors = ops.take(pop, rest, axis=0)
         survivors = ops.take_along_axis(survivors, ops.convert_to_tensor(shuffle), axis=0)
         self.state["population"] = ops.concatenate([survivors, kids], axis=0)
-        self._replaced = worst
         return self.stats(losses, p)

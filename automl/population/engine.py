@@ -20,7 +20,7 @@ from keras import ops
 from automl.population.backend import compile_function, value_and_grad_sum
 
 BYTES = 4  # float32
-_MB = 1 << 20
+MB = 1 << 20
 
 
 class MemoryBudgetError(ValueError):
@@ -104,7 +104,7 @@ class PopulationEngine:
         self.model, self.task, self.jit = model, task, jit
         self.table = WeightTable(model)
         self.size = self.table.size
-        self.memory_bytes = int(memory_mb * _MB)
+        self.memory_bytes = int(memory_mb * MB)
         self.activations = activation_floats(model)
         self._compiled: dict = {}
 
@@ -119,7 +119,7 @@ class PopulationEngine:
         if per > available_bytes:
             raise MemoryBudgetError(
                 f"evaluating even one member of this {self.size:,}-weight model on a batch of {batch} needs "
-                f"{per / _MB:,.0f} MB but only {available_bytes / _MB:,.0f} MB of population.memory_mb is left; "
+                f"{per / MB:,.0f} MB but only {available_bytes / MB:,.0f} MB of population.memory_mb is left; "
                 "raise population.memory_mb or lower the batch size")
         return max(1, available_bytes // per)
 

@@ -23,6 +23,7 @@ from keras import ops
 
 from automl.population.backend import compile_function
 from automl.population.base import BYTES, PopulationOptimizer, refuse
+from automl.population.engine import MB
 
 VARIANTS = ("ndes", "ndes-g", "ndes-b")
 
@@ -79,7 +80,7 @@ class NDES(PopulationOptimizer):
                     raise refuse(self.name, f"the smallest population (4 members, history {self.history}) of "
                                  f"{n:,} weights", self._bytes(4, mu_of(4), n), available)
                 notes.append(f"{self.name}: lambda capped at {fits:,} (4N = {4 * n:,} with history {self.history} "
-                             f"needs {self._bytes(4 * n, mu_of(4 * n), n) / (1 << 20):,.0f} MB) to fit population.memory_mb")
+                             f"needs {self._bytes(4 * n, mu_of(4 * n), n) / MB:,.0f} MB) to fit population.memory_mb")
                 lam = fits
             self.size = lam
         else:
@@ -216,7 +217,6 @@ class NDES(PopulationOptimizer):
             noise, ops.convert_to_tensor(magnitude, "float32"))
         self.state.update(population=offspring, centre=centre_new, path=path,
                           t=np.array(int(self.state["t"]) + 1), filled=np.array(filled))
-        self._last_selected = selected[: self.validation_candidates]
         early = t < 0.8 * getattr(self, "total_generations", math.inf)
         if np.ptp(fitness) < self.tol and early:  # [code] restart on a collapsed range, before 80% of the budget
             self.state["restarts"] = np.array(int(self.state["restarts"]) + 1)
@@ -294,7 +294,7 @@ class NDES(PopulationOptimizer):
 
     def candidates(self):
         """The whole population and its centre (seed 000 L984: the best of the final population
-        on validation), plus the last selected members."""
+        on validation)."""
         parts = [self.state["population"], ops.convert_to_tensor(self.state["centre"])[None]]
         return ops.concatenate(parts, axis=0)
 
