@@ -49,3 +49,14 @@ def test_refusals_are_one_clear_line(tmp_path):
     assert odd.returncode == 2 and "cosyne.children must be even" in odd.stderr
     search = run_automl("search", "--optimizer", "ndes")
     assert search.returncode == 2 and "population optimizer" in search.stderr
+
+
+def test_ndes_b_bootstrap_keeps_the_accuracy_record(tmp_path):
+    """nDES-B's Adam bootstrap compiles the model itself; the saved best member must still be
+    evaluated with the run's metrics, so a classifier reports accuracy, not an MSE."""
+    run = tmp_path / "b"
+    assert main(["train", "--dataset", "digits", "--optimizer", "ndes-b", "--out", str(run), "--quiet",
+                 "--set", "epochs=2", "--set", "population.ndes.population_size=24"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["bootstrap_epochs"] == 1 and "test_mse" not in summary
+    assert 0.0 <= summary["test_accuracy"] <= 1.0

@@ -106,6 +106,8 @@ class NDES(PopulationOptimizer):
         if self.variant != "ndes-b":
             return
         budget = max(1, int(self.bootstrap_fraction * epochs))
+        # The caller's compile settings (its metrics go into the saved best member) come back after.
+        caller_compile = model.get_compile_config() if model.compiled else None
         model.compile(optimizer=keras.optimizers.Adam(self.bootstrap_lr),
                       loss="mse" if engine.task == "regression" else "sparse_categorical_crossentropy")
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.bootstrap_patience,
@@ -114,6 +116,8 @@ class NDES(PopulationOptimizer):
         history = model.fit(*train, validation_data=tuple(validation), epochs=budget, batch_size=self.batch_size,
                             callbacks=[stop], verbose=0)
         used = len(history.history["loss"])
+        if caller_compile is not None:
+            model.compile_from_config(caller_compile)
         run["bootstrap_epochs"] = used
         # The bootstrap's epochs come out of the same budget: skip that many epochs of generations.
         run["generation"] = used * self.steps_per_epoch(len(train[1]))
