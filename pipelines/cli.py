@@ -22,7 +22,11 @@ SEARCH_STRATEGIES = {  # kept here, light, so --help needs no TensorFlow; see pi
     "fixed": "train the given architecture (--arch, default ResNet-18) as it is: the fixed-net baseline",
     "evolution": "Lamarckian evolution with weight inheritance on Keras Tuner, serial or distributed "
                  "(KERASTUNER_* variables); tune with --set evolution.KEY=VALUE",
+    "random": "Keras Tuner's random search over the conv or recurrent space (--set tuner.KEY=VALUE)",
+    "bayesian": "Keras Tuner's Bayesian optimisation (Gaussian process) over the same spaces",
+    "hyperband": "Keras Tuner's Hyperband over the same spaces",
 }
+KERAS_TUNERS = ("random", "bayesian", "hyperband")
 
 
 class Parser(argparse.ArgumentParser):
@@ -94,6 +98,9 @@ def build_parser() -> Parser:
     _run_flags(p)
     p.add_argument("--strategy", choices=list(SEARCH_STRATEGIES), default=None,
                    help="search strategy (default: resbuilder)")
+    p.add_argument("--space", choices=["conv", "residual", "recurrent"], default=None,
+                   help="search space of evolution, random, bayesian and hyperband (default: conv for images, "
+                        "recurrent for sequence datasets: cell, width, depth, gate bias, learning-rate rule)")
     p.add_argument("--preset", choices=["quick", "thesis"], default=None,
                    help="quick (default): short schedules (ResBuilder, 64-epoch evolution), minutes on small "
                         "data; thesis: the theses' full schedules (configs/search.yaml)")
@@ -157,9 +164,9 @@ def _resolve_run(args, command: str):
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
         if (args.config or args.overrides or args.dataset or args.arch or args.optimizer or args.seed is not None
                 or args.model
-                or getattr(args, "strategy", None) or getattr(args, "preset", None)):
+                or getattr(args, "strategy", None) or getattr(args, "preset", None) or getattr(args, "space", None)):
             raise UsageError("--resume continues a run with its saved config; drop --config/--set/--dataset/"
-                             "--arch/--optimizer/--seed/--strategy/--preset")
+                             "--arch/--optimizer/--seed/--strategy/--preset/--space")
         run = RunDir.open(args.out)
         if run.meta().get("command") != command:
             raise UsageError(f"{run.path} is a run of `automl {run.meta().get('command')}`, not `automl {command}`")
@@ -172,7 +179,8 @@ def _resolve_run(args, command: str):
     flags = list(args.overrides)
     for key, value in (("dataset", args.dataset), ("seed", args.seed), ("model.arch", args.arch),
                        ("data.data_dir", args.data_dir), ("train.optimizer", args.optimizer),
-                       ("model.cell", args.model),
+                       ("model.cell", args.model), ("evolution.space", getattr(args, "space", None)),
+                       ("tuner.space", None if getattr(args, "space", None) in (None, "residual") else args.space),
                        ("budget", None if args.budget is None else json.dumps(args.budget))):
         if value is not None:
             flags.append(f"{key}={value}")
@@ -210,9 +218,25 @@ def _check_model_fits_data(cfg, args, command: str, sequential: bool) -> None:
             and cfg.train.optimizer not in ("adam", "sgd") and not is_population(cfg.train.optimizer):
         raise UsageError(f"the DMU learning-rate rule needs optimizer adam or sgd, not {cfg.train.optimizer}; "
                          "turn it off with --set model.lr_rule=false")
-    if sequential and command == "search":
-        raise UsageError(f"`automl search` does not search sequence models yet (the recurrent search space is "
-                         f"in progress); train one with `automl train --dataset {cfg.dataset} --model dmu`")
+    if command != "search":
+        return
+    strategy = getattr(args, "strategy", None) or "resbuilder"
+    if sequential and strategy in ("resbuilder", "morphnet"):
+        raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but --strategy {strategy} grows image "
+                         "ResNets; search recurrent models with --strategy evolution, random, bayesian or hyperband")
+    space = getattr(args, "space", None) or \
+        {"evolution": cfg.evolution.space, **dict.fromkeys(KERAS_TUNERS, cfg.tuner.space)}.get(strategy)
+    if space is None or space == "auto":
+        return
+    if sequential and space != "recurrent":
+        raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but the {space} search space holds image "
+                         "networks; use --space recurrent (or leave it out)")
+    if not sequential and space == "recurrent":
+        raise UsageError(f"dataset {cfg.dataset!r} holds images, but the recurrent search space holds sequence "
+                         "models; use --space conv, or a sequence dataset (adding, parity, digits-rows, ...)")
+    if strategy in KERAS_TUNERS and space == "residual":
+        raise UsageError(f"--strategy {strategy} searches the conv or recurrent space; the residual space is "
+                         "searched by --strategy evolution (or resbuilder)")
 
 
 def _train_in_run(args, command: str) -> dict:

@@ -197,8 +197,9 @@ class ResBuilderConfig:
 
 @dataclass
 class EvolutionConfig:
-    space: Literal["conv", "residual"]
+    space: Literal["auto", "conv", "residual", "recurrent"]
     max_channels: int
+    max_units: int
     mode: Literal["one_plus_one", "population"]
     objective: Literal["accuracy", "pareto"]
     inheritance: bool
@@ -220,6 +221,17 @@ class EvolutionConfig:
 
 
 @dataclass
+class TunerConfig:
+    space: Literal["auto", "conv", "recurrent"]
+    max_trials: int
+    epochs: int
+    hyperband_max_epochs: int
+    hyperband_factor: int
+    batch_size: int
+    learning_rate: float
+
+
+@dataclass
 class SearchRunConfig:
     dataset: str
     seed: int
@@ -229,6 +241,7 @@ class SearchRunConfig:
     train: TrainConfig
     resbuilder: ResBuilderConfig
     evolution: EvolutionConfig
+    tuner: TunerConfig
 
 
 SCHEMAS = {"train": TrainRunConfig, "search": SearchRunConfig}
@@ -474,6 +487,17 @@ def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config
             ("evolution.worker_timeout", evo.worker_timeout, evo.worker_timeout > evo.heartbeat,
              f"> evolution.heartbeat ({evo.heartbeat})"),
             ("evolution.heartbeat", evo.heartbeat, evo.heartbeat > 0, "> 0"),
+            ("evolution.max_units", evo.max_units, evo.max_units >= 4, ">= 4 (the smallest width)"),
+        ]
+    tuner = getattr(config, "tuner", None)
+    if tuner is not None:
+        rules += [
+            ("tuner.max_trials", tuner.max_trials, tuner.max_trials >= 1, ">= 1"),
+            ("tuner.epochs", tuner.epochs, tuner.epochs >= 1, ">= 1"),
+            ("tuner.hyperband_max_epochs", tuner.hyperband_max_epochs, tuner.hyperband_max_epochs >= 2, ">= 2"),
+            ("tuner.hyperband_factor", tuner.hyperband_factor, tuner.hyperband_factor >= 2, ">= 2"),
+            ("tuner.batch_size", tuner.batch_size, tuner.batch_size >= 1, ">= 1"),
+            ("tuner.learning_rate", tuner.learning_rate, tuner.learning_rate > 0, "> 0"),
         ]
         if evo.objective == "pareto" and evo.mode != "population":
             rules.append(("evolution.objective", evo.objective, False,

@@ -26,7 +26,8 @@ from pipelines.datasets.tfdata import split_pipelines
 from pipelines.plots import accuracy_vs_flops
 from pipelines.rundir import RunDir
 from pipelines.errors import UsageError
-from pipelines.train import completed, printer
+from pipelines.train import completed, printer, result_text
+from pipelines.datasets.sequences import SequenceDataset
 
 PROJECT = "evolution"
 
@@ -39,18 +40,22 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
     deadline = deadline if deadline is not None and role != "worker" else Deadline()
     done = completed(run)
     if done is not None:
-        say(f"{run.path}: already complete (test accuracy {done['test_accuracy']:.4f})")
+        say(f"{run.path}: already complete ({result_text(done)})")
         return done
     evo = cfg.evolution
     keras.utils.set_random_seed(cfg.seed)
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
-    augment = data.augment(evo.augment)
+    sequential = isinstance(data, SequenceDataset)
+    regression = sequential and data.task == "regression"
+    augment = "none" if sequential else data.augment(evo.augment)
     train, val, test = split_pipelines(data, evo.batch_size, augment, cfg.seed)
-    preprocess = data.preprocess()
+    preprocess = None if sequential else data.preprocess()
     if role != "worker":
-        run.update_meta(dataset=data.describe(), class_names=data.class_names, preprocess=preprocess.to_dict(),
-                        augment=augment, strategy="evolution")
-    space = make_space(evo.space, cfg.resbuilder.start_pooling_stages, evo.max_channels)
+        run.update_meta(dataset=data.describe(), class_names=data.class_names,
+                        preprocess=preprocess.to_dict() if preprocess else None, augment=augment,
+                        strategy="evolution", task="regression" if regression else "classification")
+    space = search_space(cfg, evo.space, sequential)
+    fitness = "validation MSE" if regression else "validation"
     started = time.time()
 
     def record(trial, oracle: EvolutionOracle) -> None:
@@ -65,15 +70,15 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
                 "genome": genome, "arch": space.describe(genome), "blocks": space.depth(genome),
                 "params": int(metrics.get_last_value("params")), "flops": int(metrics.get_last_value("flops")),
                 "inherited_fraction": metrics.get_last_value("inherited_fraction"), "epochs": int(values["epochs"]),
-                "val_accuracy": None if oracle.is_cut(trial.trial_id) else trial.score,
+                ("val_loss" if regression else "val_accuracy"): None if oracle.is_cut(trial.trial_id) else trial.score,
                 "cut": oracle.is_cut(trial.trial_id), "epochs_trained": oracle.trained_epochs(trial.trial_id),
                 "wall_seconds": metrics.get_last_value("train_seconds"), "epochs_used": used, "best_trial": best,
             })
         elapsed = time.time() - started
         eta = min(elapsed / used * (evo.budget_epochs - used) if used else 0.0, max(deadline.left(), 0))
         left = f", budget left {format_duration(max(deadline.left(), 0))}" if deadline.active else ""
-        result = "cut by the budget" if oracle.is_cut(trial.trial_id) else f"validation {trial.score:.4f}"
-        best_text = f"best {oracle.score(best):.4f} (trial {best})" if best is not None else "no best yet"
+        result = "cut by the budget" if oracle.is_cut(trial.trial_id) else f"{fitness} {trial.score:.4f}"
+        best_text = f"best {oracle.trials[best].score:.4f} (trial {best})" if best is not None else "no best yet"
         say(f"trial {trial.trial_id} done: {result}; {best_text}; epochs {used}/{evo.budget_epochs}, "
             f"{format_duration(elapsed)} elapsed, ETA {format_duration(eta)}{left}")
 
@@ -83,24 +88,43 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
         niching_probability=evo.niching_probability, niching_steps=evo.niching_steps,
         population_size=evo.population_size, tournament_size=evo.tournament_size, checkpoints=evo.checkpoints,
         worker_timeout=evo.worker_timeout if role == "chief" else 0.0, seed=cfg.seed, on_trial_end=record,
-        deadline=deadline, final_epochs=evo.final_epochs)
+        deadline=deadline, final_epochs=evo.final_epochs, minimize_loss=regression)
     tuner = EvolutionTuner(
         oracle, space, train, val, data.input_shape, data.num_classes, preprocess, learning_rate=evo.learning_rate,
         seed=cfg.seed, near_identity=cfg.resbuilder.init_mean_abs, heartbeat=evo.heartbeat, say=say,
-        directory=str(run.path), project_name=PROJECT, overwrite=False)
+        per_step=sequential and data.per_step, directory=str(run.path), project_name=PROJECT, overwrite=False)
     where = {"serial": "", "chief": " (distributed chief: waiting for workers)", "worker": " (distributed worker)"}
     say(f"evolution on {data.name}: {data.describe()['train']} train / {data.describe()['validation']} validation "
-        f"images; {evo.space} space, {evo.mode}, {'with' if evo.inheritance else 'without'} weight inheritance, "
+        f"{'sequences' if sequential else 'images'}; {space.name} space, {evo.mode}, {'with' if evo.inheritance else 'without'} weight inheritance, "
         f"{evo.epochs_per_trial} epochs per trial, budget {evo.budget_epochs} epochs{where[role]}")
     tuner.search(verbose=0)
     if role == "worker":
         say("worker: the chief reports the search is over")
         return {"role": "worker"}
-    return _finish(cfg, run, data, space, oracle, tuner, train, val, test, say, time.time() - started, deadline)
+    return _finish(cfg, run, data, space, oracle, tuner, train, val, test, say, time.time() - started, deadline,
+                   regression)
+
+
+def resolve_space(name: str, sequential: bool) -> str:
+    """Config value "auto": the conv space for images, the recurrent space for sequences."""
+    return ("recurrent" if sequential else "conv") if name == "auto" else name
+
+
+def search_space(cfg, name: str, sequential: bool):
+    """The configured space; the recurrent one starts from the model.* settings."""
+    name = resolve_space(name, sequential)
+    m = cfg.model
+    start = {"cell": m.cell or "dmu", "units": m.units, "layers": m.layers, "depth": m.depth,
+             "gate_bias": m.gate_bias, "lr_rule": m.lr_rule} if name == "recurrent" else None
+    try:
+        return make_space(name, cfg.resbuilder.start_pooling_stages, cfg.evolution.max_channels, start,
+                          cfg.evolution.max_units)
+    except ValueError as e:
+        raise UsageError(f"search space {name}: {e}") from None
 
 
 def _finish(cfg, run: RunDir, data, space, oracle: EvolutionOracle, tuner: EvolutionTuner, train, val, test, say,
-            search_seconds: float, deadline: Deadline) -> dict:
+            search_seconds: float, deadline: Deadline, regression: bool = False) -> dict:
     """The thesis' final training of the best net (and of any checkpointed nets), one test each."""
     evo = cfg.evolution
     oracle.catch_up()
@@ -115,37 +139,38 @@ def _finish(cfg, run: RunDir, data, space, oracle: EvolutionOracle, tuner: Evolu
         if tid != best and deadline.expired():
             finals[tid] = {"not_run": "budget"}
             continue
-        finals[tid] = _final(run, tuner, oracle.get_trial(tid), train, val, test, evo, say, deadline)
+        finals[tid] = _final(run, tuner, oracle.get_trial(tid), train, val, test, evo, say, deadline, regression)
     atomic_save_model(keras.models.load_model(run.path / "final" / f"{best}.keras"), run.best_path)
 
     records = run.records()
+    metric = "val_loss" if regression else "val_accuracy"
     chosen = [r for r in records if not r.get("cut")]
-    front = [chosen[i]["trial"] for i in fronts([(r["val_accuracy"], r["flops"]) for r in chosen])[0]] \
-        if chosen else []
+    front = [chosen[i]["trial"] for i in fronts([(-r[metric] if regression else r[metric], r["flops"])
+                                                 for r in chosen])[0]] if chosen else []
     accuracy_vs_flops(chosen, int(best), run.path / "accuracy_vs_flops.png",
-                      title=f"evolution on {data.name} ({evo.objective})")
-    atomic_write_text(run.path / "history.md", history_table(records, best, front))
+                      title=f"evolution on {data.name} ({evo.objective})", metric=metric)
+    atomic_write_text(run.path / "history.md", history_table(records, best, front, metric))
     b = next(r for r in records if r["trial"] == best)
     summary = {
         "command": "search", "strategy": "evolution", "dataset": data.name, "best_model": RunDir.BEST,
         "arch": f"trial {best}: {b['arch']}", "trial": best, "genome": b["genome"], "params": b["params"],
-        "flops": b["flops"], "search_val_accuracy": b["val_accuracy"], **finals[best],
+        "flops": b["flops"], f"search_{metric}": b[metric], **finals[best],
         "checkpoints": [{**c, **finals[c["trial"]]} for c in oracle.evo["checkpoints"]],
         "pareto_front": front, "trials": len(records), "epochs_used": oracle.evo["used_epochs"],
         "budget_epochs": evo.budget_epochs, "inheritance": evo.inheritance, "mode": evo.mode,
-        "space": evo.space, "objective": evo.objective,
+        "space": space.name, "objective": evo.objective,
         "stop_reason": "budget" if deadline.hit else "budget_epochs", "cut_trials": oracle.evo["cut"],
         "wall_seconds": search_seconds, "budget": deadline.report(),
     }
     run.write_summary(summary)
-    say(f"best: trial {best} ({b['arch']}), {b['flops']:,} FLOPs; search validation {b['val_accuracy']:.4f}; "
-        f"after {evo.final_epochs} final epochs validation {summary['val_accuracy']:.4f}, "
-        f"test {summary['test_accuracy']:.4f}")
+    say(f"best: trial {best} ({b['arch']}), {b['flops']:,} FLOPs; search {'validation MSE' if regression else 'validation'} "
+        f"{b[metric]:.4f}; after {evo.final_epochs} final epochs {result_text(summary, 'val')}, {result_text(summary)}")
     say(f"run saved in {run.path}; export it with `automl export {run.path} --out DIR`")
     return summary
 
 
-def _final(run: RunDir, tuner: EvolutionTuner, trial, train, val, test, evo, say, deadline: Deadline) -> dict:
+def _final(run: RunDir, tuner: EvolutionTuner, trial, train, val, test, evo, say, deadline: Deadline,
+           regression: bool = False) -> dict:
     """Final training of one trial's net, cached so that a resumed run does not repeat it.
 
     Under a budget it stops at the first batch after the deadline (its validation and test
@@ -162,12 +187,16 @@ def _final(run: RunDir, tuner: EvolutionTuner, trial, train, val, test, evo, say
     eval_seconds = trial.metrics.get_last_value("eval_seconds") if trial.metrics.exists("eval_seconds") else 0.0
     deadline.reserve = 3.0 + 2.5 * eval_seconds  # the validation and test passes below
     stopper = StopAtDeadline(deadline, final_passes=2.5)
+    genome = json.loads(trial.hyperparameters.values["genome"])
     model = final_training(tuner.load_model(trial), train, evo.final_epochs, evo.final_boundaries,
-                           evo.final_learning_rates, callbacks=[stopper] if deadline.active else [])
+                           evo.final_learning_rates, callbacks=[stopper] if deadline.active else [],
+                           regression=regression, lr_rule=tuner.space.lr_rule(genome))
     val_metrics = model.evaluate(val, return_dict=True, verbose=0)
     test_metrics = model.evaluate(test, return_dict=True, verbose=0)  # the one test of this net
     atomic_save_model(model, store / f"{trial.trial_id}.keras")
-    result = {"val_accuracy": float(val_metrics["accuracy"]), "test_accuracy": float(test_metrics["accuracy"]),
+    scores = {"val_mse": float(val_metrics["loss"]), "test_mse": float(test_metrics["loss"])} if regression else \
+        {"val_accuracy": float(val_metrics["accuracy"]), "test_accuracy": float(test_metrics["accuracy"])}
+    result = {**scores,
               "final_seconds": time.perf_counter() - started,
               "final_epochs": stopper.completed_epochs if deadline.active else evo.final_epochs,
               "final_cut": stopper.cut}
@@ -176,16 +205,18 @@ def _final(run: RunDir, tuner: EvolutionTuner, trial, train, val, test, evo, say
     return result
 
 
-def history_table(records: list[dict], best: str, front: list[str]) -> str:
+def history_table(records: list[dict], best: str, front: list[str], metric: str = "val_accuracy") -> str:
+    name = "val MSE" if metric == "val_loss" else "val acc"
     lines = ["# Evolution history", "",
-             "| trial | role | parent | mutation | architecture | params | FLOPs | inherited | val acc | best so far |",
+             f"| trial | role | parent | mutation | architecture | params | FLOPs | inherited | {name} | best so far |",
              "|---:|---|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in records:
         marks = (" **(best)**" if r["trial"] == best else "") + (" (front)" if r["trial"] in front else "")
-        val = "cut" if r.get("cut") else f"{r['val_accuracy']:.4f}"
+        val = "cut" if r.get("cut") else f"{r[metric]:.4f}"
         lines.append(f"| {r['trial']}{marks} | {r['role']} | {r['parent'] or ''} | {r['mutation']} | {r['arch']} "
                      f"| {r['params']:,} | {r['flops']:,} | {r['inherited_fraction']:.0%} | {val} "
                      f"| {r['best_trial']} |")
-    lines += ["", "Fitness is validation accuracy after the trial's training; no candidate is ever tested. "
+    lines += ["", f"Fitness is the {'validation MSE (lower better)' if metric == 'val_loss' else 'validation accuracy'} "
+              "after the trial's training; no candidate is ever tested. "
               "Only the best net (and checkpointed nets) get the final training and one test.", ""]
     return "\n".join(lines)

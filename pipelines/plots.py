@@ -47,14 +47,17 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
-def accuracy_vs_flops(records: list[dict], best: int | None, path: str | Path, title: str = "") -> None:
-    """Validation accuracy against FLOPs per architecture, the Pareto front and the chosen net."""
-    points = [(r["flops"], r["val_accuracy"]) for r in records]
+def accuracy_vs_flops(records: list[dict], best: int | None, path: str | Path, title: str = "",
+                      metric: str = "val_accuracy") -> None:
+    """Validation accuracy (or, with metric "val_loss", the validation MSE of a regression search,
+    on a log scale) against FLOPs per architecture, the Pareto front and the chosen net."""
+    lower = metric == "val_loss"
+    points = [(r["flops"], r[metric]) for r in records]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter([p[0] for p in points], [p[1] for p in points], color="tab:blue", zorder=2, label="architectures")
     for r, (f, a) in zip(records, points if len(points) <= 40 else []):  # labels only where readable
         ax.annotate(str(r.get("architecture", "")), (f, a), textcoords="offset points", xytext=(4, 3), fontsize=8)
-    front = pareto_front(points)
+    front = pareto_front([(f, -v) for f, v in points] if lower else points)
     ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="tab:orange",
             zorder=1, label="Pareto front")
     for r, (f, a) in zip(records, points):
@@ -63,7 +66,9 @@ def accuracy_vs_flops(records: list[dict], best: int | None, path: str | Path, t
                        label="chosen (validation)")
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs (2 x multiply-adds)")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel("validation MSE" if lower else "validation accuracy")
+    if lower:
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:

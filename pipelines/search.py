@@ -27,6 +27,10 @@ def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: Image
         from pipelines.evolution import run_evolution
 
         return run_evolution(cfg, run, quiet=quiet, data=data, deadline=deadline)
+    if strategy in ("random", "bayesian", "hyperband"):
+        from pipelines.tuners import run_keras_tuner
+
+        return run_keras_tuner(cfg, run, strategy, quiet=quiet, data=data, deadline=deadline)
     say = printer(quiet)
     done = completed(run)
     if done is not None:

@@ -39,7 +39,9 @@ class EvolutionOracle(kt.Oracle):
                  niching_probability: float = 0.1, niching_steps: int = 5, population_size: int = 16,
                  tournament_size: int = 4, checkpoints: tuple[int, ...] = (), worker_timeout: float = 0.0,
                  seed: int = 0, on_trial_end: Callable | None = None, deadline: Deadline | None = None,
-                 final_epochs: int = 0, **kwargs):
+                 final_epochs: int = 0, minimize_loss: bool = False, **kwargs):
+        """`minimize_loss`: the fitness is the validation loss, lower better (regression tasks);
+        otherwise validation accuracy (seed 001 eq. 7.7)."""
         if mode not in ("one_plus_one", "population"):
             raise ValueError(f"mode must be one_plus_one or population, got {mode!r}")
         if objective_kind == "pareto" and mode != "population":
@@ -57,7 +59,9 @@ class EvolutionOracle(kt.Oracle):
         self._tuner_seen: dict[str, float] = {}
         # Trial ids are zero-padded to len(str(max_trials)); the budget, not max_trials, stops the search.
         max_trials = budget_epochs // max(epochs_per_trial, 1) + population_size + 1
-        super().__init__(objective=kt.Objective(OBJECTIVE, "max"), max_trials=max_trials, seed=seed,
+        self.minimize_loss = minimize_loss
+        objective = kt.Objective("val_loss", "min") if minimize_loss else kt.Objective(OBJECTIVE, "max")
+        super().__init__(objective=objective, max_trials=max_trials, seed=seed,
                          max_consecutive_failed_trials=3, **kwargs)
         self.evo = self._fresh_state()
         self.verbose = 0  # Keras Tuner's per-trial tables; the pipeline prints its own lines
@@ -137,6 +141,7 @@ class EvolutionOracle(kt.Oracle):
 
     def settings(self) -> dict:
         return {"space": self.space.name, "mode": self.mode, "objective": self.objective_kind,
+                "minimize_loss": self.minimize_loss,
                 "budget_epochs": self.budget_epochs, "epochs_per_trial": self.epochs_per_trial,
                 "inheritance": self.inheritance, "niching_probability": self.niching_probability,
                 "niching_steps": self.niching_steps, "population_size": self.population_size,
@@ -293,7 +298,9 @@ class EvolutionOracle(kt.Oracle):
 
     # -- trial data ---------------------------------------------------------------------
     def score(self, t: str) -> float:
-        return float(self.trials[t].score)
+        """The fitness, higher better (a loss enters negated)."""
+        value = float(self.trials[t].score)
+        return -value if self.minimize_loss else value
 
     def point(self, t: str) -> tuple[float, float]:
         metrics = self.trials[t].metrics

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models import build_model, count
 from models.spec import Block, Conv, ConvNetSpec, ResNetSpec
 from models.zoo import rb_0net
 
@@ -122,6 +123,19 @@ class Space(abc.ABC):
     def describe(self, genome) -> str:
         """A short human-readable form of the genome."""
 
+    # -- models (image spaces; the recurrent space overrides) ----------------------------
+    def build(self, genome, input_shape, num_classes, preprocess=None, per_step: bool = False):
+        # Glorot-uniform kernels and Keras' BN initial values (seed 001 L1196, reference A7.5).
+        return build_model(self.spec(genome), input_shape, num_classes, preprocess,
+                           kernel_initializer="glorot_uniform")
+
+    def cost(self, genome, model, input_shape, num_classes, per_step: bool = False):
+        return count(self.spec(genome), input_shape, num_classes)
+
+    def lr_rule(self, genome) -> bool:
+        """Whether the genome's net trains with the DMU learning-rate rule (seed 000 eq. 5)."""
+        return False
+
 
 class ConvStackSpace(Space):
     """Seed 001 Ch. 7: a linear stack of Conv-BN-ReLU blocks, then GAP and the classifier.
@@ -152,6 +166,22 @@ class ConvStackSpace(Space):
 
     def describe(self, genome) -> str:
         return " ".join(f"{c}x{k}{'/2' if s == 2 else ''}" for c, k, s in genome)
+
+    def from_hyperparameters(self, hp) -> list:
+        """A genome drawn through Keras Tuner hyperparameters (its built-in tuners); stride-2
+        blocks past MAX_STRIDE2 keep stride 1, as the mutations allow no more."""
+        most = 8
+        blocks = hp.Int("blocks", 1, most)
+        genome = []
+        for i in range(most):
+            with hp.conditional_scope("blocks", list(range(i + 1, most + 1))):
+                block = [hp.Choice(f"channels_{i}", list(self.channels)), hp.Choice(f"kernel_{i}", list(KERNELS)),
+                         hp.Choice(f"stride_{i}", list(STRIDES))]
+            if i < blocks:
+                genome.append(block)
+                if block[2] == 2 and sum(b[2] == 2 for b in genome) > MAX_STRIDE2:
+                    block[2] = 1
+        return genome
 
     def mutate(self, genome, name, rng):
         n = len(genome)
@@ -259,9 +289,18 @@ class ResidualSpace(Space):
         return Mutation(name, spec.to_dict(), {"by_name": True})
 
 
-def make_space(name: str, pooling_stages: int = 2, max_channels: int = CHANNELS[-1]) -> Space:
+SPACES = ("conv", "residual", "recurrent")
+
+
+def make_space(name: str, pooling_stages: int = 2, max_channels: int = CHANNELS[-1], start: dict | None = None,
+               max_units: int | None = None) -> Space:
+    """`start`: the recurrent space's first genome (the configured model); `max_units` caps its widths."""
     if name == "conv":
         return ConvStackSpace(max_channels)
     if name == "residual":
         return ResidualSpace(pooling_stages, max_channels)
-    raise ValueError(f"unknown search space {name!r} (choose conv or residual)")
+    if name == "recurrent":
+        from automl.evolution.recurrent_space import UNITS, RecurrentSpace
+
+        return RecurrentSpace(start, max_units or UNITS[-1])
+    raise ValueError(f"unknown search space {name!r} (choose {', '.join(SPACES)})")

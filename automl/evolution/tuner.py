@@ -15,6 +15,7 @@ from typing import Callable
 
 import keras
 import keras_tuner as kt
+import numpy as np
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import trial as trial_module
 
@@ -23,18 +24,20 @@ from automl.callbacks import StopAtDeadline, StopOnNonFinite
 from automl.evolution.inherit import inherit
 from automl.evolution.space import Space
 from automl.io import atomic_save_model
-from models import build_model, count
+from automl.optimizers.scaled import ScaledAdam, lr_multipliers
 
 Status = trial_module.TrialStatus
 
 
 class EvolutionTuner(kt.Tuner):
-    def __init__(self, oracle, space: Space, train, val, input_shape, num_classes: int, preprocess=None,
+    def __init__(self, oracle, space: Space, train, val, input_shape, num_classes: int | None, preprocess=None,
                  learning_rate: float = 1e-3, seed: int = 0, near_identity: float = 1e-2,
                  heartbeat: float = 0.0, idle_wait: float = 1.0, say: Callable[[str], None] = print,
-                 epoch_callbacks: Callable[[str, int], list] | None = None, **kwargs):
+                 epoch_callbacks: Callable[[str, int], list] | None = None, per_step: bool = False, **kwargs):
+        """`num_classes` None: a regression task (MSE; fitness the validation loss, lower better)."""
         self.space, self.train, self.val = space, train, val
         self.input_shape, self.num_classes, self.preprocess = tuple(input_shape), num_classes, preprocess
+        self.per_step = per_step
         self.learning_rate, self.seed, self.near_identity = learning_rate, seed, near_identity
         self.heartbeat, self.idle_wait, self.say = heartbeat, idle_wait, say
         self.epoch_callbacks = epoch_callbacks or (lambda label, epochs: [])
@@ -42,9 +45,7 @@ class EvolutionTuner(kt.Tuner):
 
     # -- models -------------------------------------------------------------------------
     def build(self, genome) -> keras.Model:
-        # Glorot-uniform kernels and Keras' BN initial values (seed 001 L1196, reference A7.5).
-        return build_model(self.space.spec(genome), self.input_shape, self.num_classes, self.preprocess,
-                           kernel_initializer="glorot_uniform")
+        return self.space.build(genome, self.input_shape, self.num_classes, self.preprocess, self.per_step)
 
     def load_model(self, trial) -> keras.Model:
         model = self.build(json.loads(trial.hyperparameters.values["genome"]))
@@ -65,8 +66,7 @@ class EvolutionTuner(kt.Tuner):
             parent = self.load_model(parent_trial)
             parent_spec = self.space.spec(json.loads(parent_trial.hyperparameters.values["genome"]))
             fraction = inherit(plan, parent, model, spec, parent_spec, self.near_identity, seed=int(trial.trial_id))
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        compile_trial(model, self.learning_rate, self.num_classes is None, self.space.lr_rule(genome))
         label = f"trial {trial.trial_id}"
         self.say(f"{label} ({values['role']}, {values['mutation']}"
                  f"{' of ' + values['parent'] if values['parent'] else ''}): {self.space.describe(genome)}; "
@@ -81,18 +81,21 @@ class EvolutionTuner(kt.Tuner):
                 model.fit(self.train, epochs=epochs, verbose=0, shuffle=False,
                           callbacks=[stopper, StopOnNonFinite(), *self.epoch_callbacks(label, epochs)])
             fit_seconds = time.perf_counter() - fit_start
-            val_loss, val_accuracy = 0.0, 0.0
+            scores = {"loss": 0.0, "accuracy": 0.0}
             if not stopper.cut:
                 eval_start = time.perf_counter()
-                val_loss, val_accuracy = model.evaluate(self.val, verbose=0, callbacks=[stopper])
+                scores = model.evaluate(self.val, verbose=0, callbacks=[stopper], return_dict=True)
                 eval_seconds = time.perf_counter() - eval_start
         atomic_save_model(model, self._get_checkpoint_fname(trial.trial_id), weights_only=True)
-        cost = count(spec, self.input_shape, self.num_classes)
+        cost = self.space.cost(genome, model, self.input_shape, self.num_classes, self.per_step)
         trained = stopper.completed_epochs if epochs else 0
-        metrics = {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "flops": float(cost.flops),
+        loss = float(scores["loss"]) if np.isfinite(scores["loss"]) else 1e30  # a diverged net ranks last
+        metrics = {"val_loss": loss, "flops": float(cost.flops),
                    "params": float(cost.params), "inherited_fraction": float(fraction),
                    "train_seconds": time.perf_counter() - started, "epochs_trained": float(trained),
                    "cut": float(stopper.cut)}
+        if self.num_classes is not None:
+            metrics["val_accuracy"] = float(scores.get("accuracy", 0.0))
         if stopper.cut:  # no fitness for a net the budget cut short: it is recorded, never selected
             self.say(f"{label} cut by the budget after {trained}/{epochs} epochs")
         else:
@@ -173,15 +176,26 @@ class _Heartbeat:
             self.thread.join()
 
 
+def compile_trial(model: keras.Model, learning_rate: float, regression: bool = False, lr_rule: bool = False):
+    """A fresh Adam (reference A7.3); MSE for regression, cross-entropy and accuracy otherwise;
+    with the DMU rule, the DMU variables learn at lr / (2n) (seed 000 eq. 5)."""
+    multipliers = lr_multipliers(model) if lr_rule else {}
+    optimizer = ScaledAdam(learning_rate, multipliers=multipliers) if multipliers \
+        else keras.optimizers.Adam(learning_rate)
+    model.compile(optimizer=optimizer, loss="mse" if regression else "sparse_categorical_crossentropy",
+                  metrics=[] if regression else ["accuracy"])
+    return model
+
+
 def final_training(model: keras.Model, train, epochs: int = 30, boundaries=(10, 20),
-                   rates=(1e-3, 1e-4, 1e-5), callbacks=()) -> keras.Model:
+                   rates=(1e-3, 1e-4, 1e-5), callbacks=(), regression: bool = False,
+                   lr_rule: bool = False) -> keras.Model:
     """Seed 001 §7.4: the best net trains 30 more epochs at lr 1e-3 / 1e-4 / 1e-5 (steps at
     epochs 10 and 20), continuing from its inherited weights (reference A7.4)."""
     def rate(epoch: int, lr=None) -> float:
         return float(rates[sum(epoch >= b for b in boundaries)])
 
-    model.compile(optimizer=keras.optimizers.Adam(rates[0]), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    compile_trial(model, rates[0], regression, lr_rule)
     if epochs:
         model.fit(train, epochs=epochs, verbose=0, shuffle=False,
                   callbacks=[StopOnNonFinite(), keras.callbacks.LearningRateScheduler(rate), *callbacks])
