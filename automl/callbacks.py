@@ -103,7 +103,8 @@ class Progress(keras.callbacks.Callback):
         self._times.append(time.perf_counter() - self._start)
         eta = sum(self._times) / len(self._times) * (self.epochs - epoch - 1)
         parts = [f"{self.label}epoch {epoch + 1}/{self.epochs}"]
-        for key, fmt in (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"), ("val_accuracy", ".4f")):
+        for key, fmt in (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"), ("val_accuracy", ".4f"),
+                         ("val_cindex", ".4f")):
             if key in logs:
                 parts.append(f"{key.replace('accuracy', 'acc')} {logs[key]:{fmt}}")
         lr = _learning_rate(self.model)

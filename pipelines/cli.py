@@ -106,6 +106,28 @@ def build_parser() -> Parser:
                         "data; thesis: the theses' full schedules (configs/search.yaml)")
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("survival", help="whole-slide survival analysis: slides + clinical table -> risks, report",
+                       description="Train a VGG-style Cox net on whole-slide images (thumbnails, the thesis' mode, "
+                                   "or tissue tiles), choose the epoch by the validation C-index, and report C-index, "
+                                   "AUROC, Kaplan-Meier curves and log-rank tests per patient (configs/survival.yaml).")
+    p.add_argument("--slides", metavar="DIR", help="folder of slides (svs, ndpi, mrxs, tiff, ... or plain images)")
+    p.add_argument("--clinical", metavar="CSV", help="clinical table (default: DIR/clinical.csv); columns slide, "
+                                                      "patient, time, event, optional source and split")
+    p.add_argument("--demo", action="store_true", help="write a small synthetic cohort into the run and analyse it")
+    p.add_argument("--mode", choices=["thumbnail", "tiles"], help="thumbnail (default, the thesis) or tiles")
+    p.add_argument("--search", action="store_true", help="first search depth and widths with Keras Tuner's random "
+                                                        "search on the validation C-index (search.max_trials)")
+    for flag, kwargs in (("--config", dict(metavar="FILE", help="YAML overriding configs/survival.yaml")),
+                         ("--set", dict(dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                                        help="override one config key, repeatable")),
+                         ("--out", dict(metavar="DIR", help="run directory (default runs/survival-<time>)")),
+                         ("--seed", dict(type=int, help="random seed")),
+                         ("--budget", dict(metavar="DURATION", help="wall-clock budget, e.g. 10m")),
+                         ("--resume", dict(action="store_true", help="continue the run in --out")),
+                         ("--quiet", dict(action="store_true", help="print only the result line"))):
+        p.add_argument(flag, **kwargs)
+    p.set_defaults(func=cmd_survival)
+
     p = sub.add_parser("export", help="export a run's best model as a SavedModel for serving",
                        description="Write DIR/saved_model (serving_default: raw images -> class "
                                    "probabilities), DIR/model.keras and DIR/export.json.")
@@ -276,6 +298,78 @@ def cmd_train(args) -> int:
 
 def cmd_search(args) -> int:
     _train_in_run(args, "search")
+    return 0
+
+
+def cmd_survival(args) -> int:
+    from automl.budget import Deadline, parse_duration
+    from pipelines import config as configs
+    from pipelines.rundir import RunDir
+
+    if args.budget is not None:
+        try:
+            parse_duration(args.budget)
+        except ValueError as e:
+            raise UsageError(f"--budget: {e}") from None
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
+        if args.config or args.overrides or args.slides or args.clinical or args.demo or args.mode or args.seed is not None:
+            raise UsageError("--resume continues a run with its saved config and data; drop the other flags")
+        run = RunDir.open(args.out)
+        if run.meta().get("command") != "survival":
+            raise UsageError(f"{run.path} is a run of `automl {run.meta().get('command')}`, not `automl survival`")
+        cfg = run.load_config("survival")
+        slides_dir, table = Path(run.meta()["slides_dir"]), Path(run.meta()["clinical"])
+        search = run.meta().get("search", False)
+    else:
+        if not args.demo and not args.slides:
+            raise UsageError("give --slides DIR (and --clinical CSV), or --demo for a synthetic cohort")
+        if args.demo and (args.slides or args.clinical):
+            raise UsageError("--demo writes its own cohort; drop --slides/--clinical")
+        flags = list(args.overrides)
+        if args.mode:
+            flags.append(f"slides.mode={args.mode}")
+        if args.seed is not None:
+            flags.append(f"seed={args.seed}")
+        if args.budget is not None:
+            flags.append(f"budget={json.dumps(args.budget)}")
+        cfg = configs.load_config("survival", args.config, flags)
+        configs.check_ranges(cfg, "config")
+        if args.slides:
+            slides_dir = Path(args.slides)
+            table = Path(args.clinical) if args.clinical else slides_dir / "clinical.csv"
+            if not slides_dir.is_dir():
+                raise UsageError(f"slide folder {slides_dir} does not exist")
+            if not table.is_file():
+                raise UsageError(f"clinical table {table} does not exist (give it with --clinical CSV)")
+            from pipelines.survival.clinical import load_cohort
+
+            load_cohort(cfg, slides_dir, table)  # every table problem before TensorFlow loads or a run is made
+        if args.demo:  # the demo's small slides need a smaller downsampling and canvas
+            d = cfg.demo
+            cfg.slides.downsample, cfg.slides.canvas, cfg.slides.tile_downsample = d.downsample, d.canvas, d.tile_downsample
+        run = RunDir.create(args.out or RunDir.default_path("survival", "demo" if args.demo else slides_dir.name),
+                            "survival", configs.to_dict(cfg))
+        if args.demo:
+            from pipelines.survival.cohort import write_cohort
+
+            if not args.quiet:
+                print(f"writing the demo cohort: {d.patients} patients into {run.path / 'cohort'}", file=sys.stderr)
+            table = write_cohort(run.path / "cohort", d.patients, tuple(d.size), d.mpp, cfg.seed, d.shift)
+            slides_dir = table.parent / "slides"
+        search = args.search
+        run.update_meta(slides_dir=str(slides_dir), clinical=str(table), search=search)
+    from pipelines.survival.workflow import run_survival
+
+    deadline = Deadline(parse_duration(cfg.budget) if cfg.budget else None, started=_STARTED)
+    try:
+        summary = run_survival(cfg, run, slides_dir, table, quiet=args.quiet, deadline=deadline, search=search)
+    except UsageError:
+        if not args.resume:
+            run.discard_if_untouched()
+        raise
+    print(f"{run.path}  test C-index {summary['test_c_index'] if summary['test_c_index'] is None else round(summary['test_c_index'], 4)}")
     return 0
 
 

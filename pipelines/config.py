@@ -244,7 +244,82 @@ class SearchRunConfig:
     tuner: TunerConfig
 
 
-SCHEMAS = {"train": TrainRunConfig, "search": SearchRunConfig}
+@dataclass
+class SlidesConfig:
+    mode: Literal["thumbnail", "tiles"]
+    downsample: float
+    target_mpp: float | None
+    canvas: list[int]
+    tile_size: int
+    tile_downsample: float
+    tile_mpp: float | None
+    min_tissue: float
+    max_tiles: int
+    cache_dir: str | None
+
+
+@dataclass
+class ClinicalConfig:
+    slide: str
+    patient: str
+    time: str
+    event: str
+    source: str
+    split: str
+
+
+@dataclass
+class SurvivalDataConfig:
+    val_fraction: float
+    test_fraction: float
+    split_seed: int
+
+
+@dataclass
+class SurvivalModelConfig:
+    arch: Literal["vgg16-thesis", "vgg-small", "vgg-tiny"]
+    pooling: Literal["mean", "attention"]
+
+
+@dataclass
+class SurvivalTrainConfig:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    penalty: float
+
+
+@dataclass
+class SurvivalSearchConfig:
+    max_trials: int
+    epochs: int
+
+
+@dataclass
+class DemoConfig:
+    patients: int
+    size: list[int]
+    mpp: float
+    shift: float
+    downsample: float
+    canvas: list[int]
+    tile_downsample: float
+
+
+@dataclass
+class SurvivalRunConfig:
+    seed: int
+    budget: str | None
+    slides: SlidesConfig
+    clinical: ClinicalConfig
+    data: SurvivalDataConfig
+    model: SurvivalModelConfig
+    train: SurvivalTrainConfig
+    search: SurvivalSearchConfig
+    demo: DemoConfig
+
+
+SCHEMAS = {"train": TrainRunConfig, "search": SearchRunConfig, "survival": SurvivalRunConfig}
 
 
 def default_file(name: str) -> Path:
@@ -412,6 +487,8 @@ def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config
             parse_duration(config.budget)
         except ValueError as e:
             raise ConfigError(f"{source}: 'budget': {e}") from None
+    if isinstance(config, SurvivalRunConfig):
+        return _raise_first(_survival_rules(config), source)
     rules = [
         ("data.validation_split", config.data.validation_split, 0 < config.data.validation_split < 1, "in (0, 1)"),
         ("data.test_split", config.data.test_split, 0 < config.data.test_split < 1, "in (0, 1)"),
@@ -502,9 +579,34 @@ def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config
         if evo.objective == "pareto" and evo.mode != "population":
             rules.append(("evolution.objective", evo.objective, False,
                           "accuracy unless evolution.mode is population (a (1+1)-EA has no population to rank)"))
+    _raise_first(rules, source)
+
+
+def _raise_first(rules, source: str) -> None:
     for key, value, ok, expected in rules:
         if not ok:
             raise ConfigError(f"{source}: '{key}' must be {expected}, got {value!r}")
+
+
+def _survival_rules(config) -> list:
+    sv, st, d = config.slides, config.train, config.data
+    return [
+        ("slides.downsample", sv.downsample, sv.downsample >= 1, ">= 1"),
+        ("slides.canvas", sv.canvas, len(sv.canvas) == 2 and min(sv.canvas) >= 16, "[height, width], each >= 16"),
+        ("slides.tile_size", sv.tile_size, sv.tile_size >= 16, ">= 16"),
+        ("slides.tile_downsample", sv.tile_downsample, sv.tile_downsample >= 1, ">= 1"),
+        ("slides.min_tissue", sv.min_tissue, 0 <= sv.min_tissue <= 1, "in [0, 1]"),
+        ("slides.max_tiles", sv.max_tiles, sv.max_tiles >= 1, ">= 1"),
+        ("train.epochs", st.epochs, st.epochs >= 1, ">= 1"),
+        ("train.batch_size", st.batch_size, st.batch_size >= 2, ">= 2 (the Cox loss compares samples in a batch)"),
+        ("train.learning_rate", st.learning_rate, st.learning_rate > 0, "> 0"),
+        ("train.penalty", st.penalty, st.penalty >= 0, ">= 0"),
+        ("data.val_fraction", d.val_fraction, 0 < d.val_fraction < 1, "in (0, 1)"),
+        ("data.test_fraction", d.test_fraction, 0 < d.test_fraction < 1 and d.val_fraction + d.test_fraction < 1,
+         "in (0, 1), with data.val_fraction below 1"),
+        ("search.max_trials", config.search.max_trials, config.search.max_trials >= 1, ">= 1"),
+        ("demo.patients", config.demo.patients, config.demo.patients >= 12, ">= 12 (three splits with events)"),
+    ]
 
 
 def _build(schema, data: dict):

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 
 import automl.optimizers  # noqa: F401  registers PortHamiltonian, which saved runs may hold
+import automl.survival  # noqa: F401  registers CoxLoss, which survival runs hold
 import models.layers  # noqa: F401  registers ChannelPad; a fresh `automl export` imports nothing else
 import models.recurrent  # noqa: F401  registers DMU and RHN
 from automl.io import atomic_write_json
@@ -41,8 +42,11 @@ def export_run(run_path: str | Path, out_dir: str | Path) -> Path:
             "signature": "serving_default",
             "input": {"shape": [None, *model.input_shape[1:]], "dtype": "float32",
                       "values": "sequences (steps, features)" if meta.get("dataset", {}).get("kind") == "sequence"
-                      else "raw pixel values; preprocessing is inside the model"},
-            "output": "regression value" if meta.get("task") == "regression" else "class probabilities",
+                      else f"RGB {meta['mode']} pixels 0-255 as the slide reader gives them"
+                      if meta.get("task") == "survival" else "raw pixel values; preprocessing is inside the model"},
+            "output": {"regression": "regression value",
+                       "survival": "log-risk per input (higher: shorter expected survival)"}.get(
+                meta.get("task"), "class probabilities"),
             "class_names": meta.get("class_names"),
             "preprocess": meta.get("preprocess"),
             "dataset": meta.get("dataset"),

@@ -30,6 +30,13 @@ def _score(record: dict, split: str) -> str:
 def format_report(run: RunDir) -> str:
     records = run.records()
     lines = [f"run {run.path}"]
+    summary = run.summary()
+    if summary and summary.get("command") == "survival":
+        text = (run.path / "report.md").read_text()
+        table = text[text.index("## Results per patient"):text.index("## Results per slide")].strip()
+        return "\n".join(lines + [f"survival: {summary['arch']} on {summary['mode']} inputs, {summary['patients']} "
+                                   f"patients, {summary['slides']} slides, {summary['skipped_slides']} skipped", "",
+                                   table, "", f"full report: {run.path / 'report.md'}"])
     if not records:
         state = "in progress or interrupted: resume it with --resume" if not run.summary() else "empty"
         lines.append(f"no trained model recorded yet ({state})")

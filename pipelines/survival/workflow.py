@@ -1,0 +1,235 @@
+"""The `automl survival` workflow: clinical table and slides in, a trained Cox net, per-patient
+risks, metrics, Kaplan-Meier curves and a report out, in a resumable run directory."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from automl.budget import Deadline
+from automl.callbacks import Checkpointer, Progress, StopAtDeadline, StopOnNonFinite, format_duration, load_state
+from automl.io import atomic_save_model, atomic_write_json, atomic_write_text
+from automl.survival import CoxLoss
+from models.survival import SurvivalNetSpec, bag_model, thumbnail_model
+from pipelines.errors import UsageError
+from pipelines.rundir import RunDir
+from pipelines.survival import clinical as clin
+from pipelines.survival.evaluate import c_index, metrics
+from pipelines.survival.report import km_plot, risk_histogram, write_report
+from pipelines.survival.slides import SlideCache, SlideError, read_slide
+from pipelines.train import completed, printer
+
+
+def slide_settings(cfg) -> dict:
+    s = cfg.slides
+    if s.mode == "thumbnail":
+        return {"downsample": s.downsample, "target_mpp": s.target_mpp, "canvas": list(s.canvas)}
+    return {"tile_size": s.tile_size, "tile_downsample": s.tile_downsample, "tile_mpp": s.tile_mpp,
+            "min_tissue": s.min_tissue, "max_tiles": s.max_tiles}
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "automl" / "slides"
+
+
+def read_all(cfg, cohort: clin.Cohort, say) -> tuple[dict, list[dict]]:
+    """Pixels per slide path; unreadable slides are skipped and returned with their reason."""
+    cache = SlideCache(cfg.slides.cache_dir or default_cache_dir())
+    settings, pixels, skipped, cached = slide_settings(cfg), {}, [], 0
+    started = time.perf_counter()
+    rows = cohort.slides
+    for i, row in enumerate(rows.itertuples()):
+        try:
+            result = read_slide(Path(row.path), cfg.slides.mode, settings, cache, cfg.seed)
+        except SlideError as e:
+            skipped.append({"slide": row.slide, "patient": row.patient, "reason": str(e)})
+            say(f"  skipping {e}")
+            continue
+        if cfg.slides.mode == "tiles" and len(result["pixels"]) == 0:
+            skipped.append({"slide": row.slide, "patient": row.patient,
+                            "reason": f"no tile with {cfg.slides.min_tissue:.0%} tissue"})
+            say(f"  skipping {row.slide}: no tile with {cfg.slides.min_tissue:.0%} tissue")
+            continue
+        pixels[row.path] = result["pixels"]
+        cached += result["cached"]
+        if (i + 1) % 20 == 0 or i + 1 == len(rows):
+            say(f"  read {i + 1}/{len(rows)} slides ({cached} from the cache), {time.perf_counter() - started:.0f}s")
+    return pixels, skipped
+
+
+def drop_skipped(cohort: clin.Cohort, pixels: dict) -> clin.Cohort:
+    """Keep the readable slides; every split must still hold an event."""
+    slides = cohort.slides[cohort.slides["path"].isin(list(pixels))].reset_index(drop=True)
+    patients = cohort.patients[cohort.patients["patient"].isin(set(slides["patient"]))].reset_index(drop=True)
+    for split in clin.SPLITS:
+        part = patients[patients["split"] == split]
+        if len(part) == 0 or part["event"].sum() == 0:
+            raise UsageError(f"after skipping unreadable slides the {split} split has "
+                             f"{'no patients' if len(part) == 0 else 'no events'}; see the skipped slides above")
+    return clin.Cohort(slides, patients, cohort.unmatched_slides, cohort.missing_files, cohort.patients_without_slides)
+
+
+def arrays(cfg, cohort: clin.Cohort, pixels: dict, split: str):
+    """Inputs and (time, event) targets of one split: one thumbnail per slide, or one bag of
+    tiles per patient (its slides' tiles, at most slides.max_tiles, seeded)."""
+    if cfg.slides.mode == "thumbnail":
+        rows = cohort.slides[cohort.slides["split"] == split]
+        x = np.stack([pixels[p] for p in rows["path"]])
+    else:
+        rows = cohort.patients[cohort.patients["split"] == split]
+        rng = np.random.default_rng(cfg.seed)
+        s, k = cfg.slides.tile_size, cfg.slides.max_tiles
+        x = np.zeros((len(rows), k, s, s, 3), np.uint8)
+        for i, patient in enumerate(rows["patient"]):
+            tiles = np.concatenate([pixels[p] for p in cohort.slides.loc[cohort.slides["patient"] == patient, "path"]])
+            keep = np.sort(rng.choice(len(tiles), min(k, len(tiles)), replace=False))
+            x[i, :len(keep)] = tiles[keep]
+    y = rows[["time", "event"]].to_numpy(np.float32)
+    return x, y, rows.reset_index(drop=True)
+
+
+def patient_risks(cfg, rows, risks: np.ndarray):
+    """Per-patient risk: the mean over its slides (thumbnails) or the bag's risk (tiles)."""
+    frame = rows.assign(risk=risks)
+    if cfg.slides.mode == "tiles":
+        return frame[["patient", "time", "event", "source", "split", "risk"]]
+    return frame.groupby("patient", sort=True).agg(time=("time", "first"), event=("event", "first"),
+                                                   source=("source", "first"), split=("split", "first"),
+                                                   risk=("risk", "mean")).reset_index()
+
+
+class ValidationCIndex(keras.callbacks.Callback):
+    """After each epoch, the validation patients' C-index into the logs (as `val_cindex`), the
+    number the best epoch is chosen by."""
+
+    def __init__(self, cfg, x, rows):
+        super().__init__()
+        self.cfg, self.x, self.rows = cfg, x, rows
+
+    def on_epoch_end(self, epoch, logs=None):
+        risks = self.model.predict(self.x, batch_size=16, verbose=0).reshape(-1)
+        if not np.all(np.isfinite(risks)):
+            logs["val_cindex"] = 0.0
+            return
+        p = patient_risks(self.cfg, self.rows, risks)
+        logs["val_cindex"] = c_index(p["time"], p["event"], p["risk"]) or 0.0
+
+
+def build(cfg, input_shape, spec: SurvivalNetSpec | None = None):
+    spec = spec or SurvivalNetSpec.preset(cfg.model.arch)
+    if cfg.slides.mode == "tiles":
+        return bag_model(spec, cfg.slides.max_tiles, input_shape[1:], cfg.model.pooling), spec
+    return thumbnail_model(spec, input_shape), spec
+
+
+def compile_survival(model, cfg) -> None:
+    model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=CoxLoss(cfg.train.penalty))
+
+
+def run_survival(cfg, run: RunDir, slides_dir: Path, table_path: Path, quiet: bool = False,
+                 deadline: Deadline | None = None, search: bool = False) -> dict:
+    say = printer(quiet)
+    deadline = deadline or Deadline()
+    done = completed(run)
+    if done is not None:
+        say(f"{run.path}: already complete (test C-index {done['test_c_index']})")
+        return done
+    cohort, notes = clin.load_cohort(cfg, slides_dir, table_path)
+    say(f"cohort: {len(cohort.slides)} slides of {len(cohort.patients)} patients "
+        f"({int(cohort.patients['event'].sum())} events); split by patient "
+        + ", ".join(f"{s} {int((cohort.patients['split'] == s).sum())}" for s in clin.SPLITS))
+    for note in notes:
+        say(f"  note: {note}")
+    say(f"reading slides ({cfg.slides.mode} mode)")
+    pixels, skipped = read_all(cfg, cohort, say)
+    cohort = drop_skipped(cohort, pixels)
+    data = {split: arrays(cfg, cohort, pixels, split) for split in clin.SPLITS}
+    keras.utils.set_random_seed(cfg.seed)
+    run.update_meta(task="survival", mode=cfg.slides.mode, input_shape=list(data["train"][0].shape[1:]),
+                    slides_dir=str(slides_dir), clinical=str(table_path), skipped=skipped, notes=notes)
+
+    spec = SurvivalNetSpec.preset(cfg.model.arch)
+    if search:
+        from pipelines.survival.search import search_architecture
+
+        spec = search_architecture(cfg, run, data, say, deadline)
+    state = load_state(run.checkpoints)
+    last = run.checkpoints / "last.keras"
+    if state is not None and last.exists():
+        model = keras.models.load_model(last)
+        say(f"resuming after epoch {state['epoch']}/{cfg.train.epochs}")
+    else:
+        model, spec = build(cfg, data["train"][0].shape[1:], spec)
+        compile_survival(model, cfg)
+    say(f"model {spec.name}: {model.count_params():,} weights ({spec.describe()}); Cox loss, "
+        f"penalty λ = {cfg.train.penalty:g}, Adam {cfg.train.learning_rate:g}, batch {cfg.train.batch_size}")
+
+    (xt, yt, _), (xv, yv, val_rows) = data["train"], data["val"]
+    stopper = StopAtDeadline(deadline, final_passes=3.0)
+    checkpointer = Checkpointer(run.checkpoints, run.best_path, [], monitor="val_cindex", tie_break="val_loss",
+                                stopper=stopper, mode="max")
+    callbacks = [stopper, StopOnNonFinite(), ValidationCIndex(cfg, xv, val_rows), checkpointer]
+    if not quiet:
+        callbacks.append(Progress(cfg.train.epochs, deadline=deadline))
+    started = time.perf_counter()
+    if not checkpointer.state["finished"] and not deadline.expired():
+        model.fit(xt, yt, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs, validation_data=(xv, yv),
+                  initial_epoch=checkpointer.state["epoch"], callbacks=callbacks, verbose=0, shuffle=True)
+    if not run.best_path.exists():
+        atomic_save_model(model, run.best_path)
+    best = keras.models.load_model(run.best_path)
+    return _evaluate(cfg, run, best, spec, cohort, data, skipped, notes, checkpointer.state, slides_dir, say,
+                     time.perf_counter() - started, deadline)
+
+
+def _evaluate(cfg, run, model, spec, cohort, data, skipped, notes, state, slides_dir, say, seconds, deadline):
+    slide_frames, patient_frames = [], []
+    for split, (x, _, rows) in data.items():
+        risks = model.predict(x, batch_size=16, verbose=0).reshape(-1)
+        if cfg.slides.mode == "thumbnail":
+            slide_frames.append(rows.assign(risk=risks))
+        patient_frames.append(patient_risks(cfg, rows, risks))
+    import pandas as pd
+
+    patients = pd.concat(patient_frames, ignore_index=True)
+    slides = pd.concat(slide_frames, ignore_index=True) if slide_frames else None
+    cut = float(patients.loc[patients["split"] == "train", "risk"].median())
+    result = {"patients": {s: metrics(patients[patients["split"] == s], cut) for s in clin.SPLITS},
+              "slides": {}}
+    if slides is not None:
+        slide_cut = float(slides.loc[slides["split"] == "train", "risk"].median())
+        result["slides"] = {s: metrics(slides[slides["split"] == s], slide_cut) for s in clin.SPLITS}
+    else:  # tiles mode: a patient's bag is its unit; slides are not scored alone
+        result["slides"] = result["patients"]
+    patients = patients.assign(group=np.where(patients["risk"] > cut, "high", "low"))
+    atomic_write_text(run.path / "risks.csv", patients.to_csv(index=False))
+    if slides is not None:
+        atomic_write_text(run.path / "slide_risks.csv",
+                          slides[["slide", "patient", "split", "source", "time", "event", "risk"]].to_csv(index=False))
+    atomic_write_json(run.path / "metrics.json", result)
+    km_plot(patients, cut, run.path / "km.png")
+    risk_histogram(patients, run.path / "risk_histogram.png")
+    test, val = result["patients"]["test"], result["patients"]["val"]
+    summary = {
+        "command": "survival", "best_model": RunDir.BEST, "mode": cfg.slides.mode, "arch": spec.name,
+        "spec": spec.to_dict(), "params": int(model.count_params()), "slides_dir": str(slides_dir),
+        "slides": int(len(cohort.slides)), "patients": int(len(cohort.patients)), "skipped_slides": len(skipped),
+        "epochs_trained": state["epoch"], "best_epoch": state["best_epoch"],
+        "val_c_index": val["c_index"], "test_c_index": test["c_index"], "test_c_index_std": test["c_index_std"],
+        "test_auroc": test["auroc"], "test_logrank_p": test["groups"]["logrank_p"],
+        "test_hazard_ratio": test["groups"]["hazard_ratio"], "wall_seconds": seconds, "budget": deadline.report(),
+    }
+    write_report(run.path, summary, result, skipped, notes)
+    run.write_summary(summary)
+    say(f"best epoch {state['best_epoch']}: validation C-index {_text(val['c_index'])}; test C-index "
+        f"{_text(test['c_index'])} (per-source std. {_text(test['c_index_std'])}), AUROC {_text(test['auroc'])}, "
+        f"log-rank p {_text(test['groups']['logrank_p'], 4)} ({format_duration(seconds)})")
+    say(f"report in {run.path / 'report.md'}; export with `automl export {run.path} --out DIR`")
+    return summary
+
+
+def _text(value, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

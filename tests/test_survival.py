@@ -1,0 +1,186 @@
+"""Whole-slide survival (issue #8): the Cox loss against lifelines, the C-index sign, tiling on a
+synthetic slide, the demo pipeline end to end in both modes, and every bad-input case."""
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.survival import CoxLoss
+from conftest import run_automl
+from pipelines.cli import main
+from pipelines.export import export_run
+from pipelines.survival.cohort import write_cohort, write_pyramid
+from pipelines.survival.evaluate import c_index, standardise_by_source
+from pipelines.survival.slides import SlideCache, open_slide, read_slide, tile_grid, tissue_mask
+
+SMALL = ["--set", "train.epochs=2", "--set", "slides.canvas=[64,80]", "--set", "slides.downsample=8",
+         "--set", "slides.cache_dir=CACHE"]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """16 patients, small slides: written once for the module."""
+    root = tmp_path_factory.mktemp("cohort")
+    table = write_cohort(root, patients=16, size_hw=(384, 512), seed=3)
+    return root, table
+
+
+def copy_cohort(cohort, tmp_path):
+    root, _ = cohort
+    shutil.copytree(root, tmp_path / "c")
+    return tmp_path / "c" / "slides", tmp_path / "c" / "clinical.csv"
+
+
+def survival(tmp_path, *args):
+    return ["survival", *args, *(a.replace("CACHE", str(tmp_path / "cache")) for a in SMALL)]
+
+
+def test_cox_loss_recovers_lifelines_coefficients():
+    import tensorflow as tf
+    from lifelines import CoxPHFitter
+    from lifelines.datasets import load_regression_dataset
+    from scipy.optimize import minimize
+
+    df = load_regression_dataset()  # continuous times: no ties, so Breslow = Efron = exact
+    assert df["T"].duplicated().sum() == 0
+    covariates = ["var1", "var2", "var3"]
+    expected = CoxPHFitter().fit(df, "T", "E").params_[covariates].to_numpy()
+    x = tf.constant(df[covariates].to_numpy(np.float32))
+    y = tf.constant(df[["T", "E"]].to_numpy(np.float32))
+    loss = CoxLoss()
+
+    def value_and_grad(beta):
+        b = tf.Variable(beta.astype(np.float32)[:, None])
+        with tf.GradientTape() as tape:
+            value = loss(y, x @ b) * len(df)  # the summed partial likelihood
+        return float(value), tape.gradient(value, b).numpy().ravel().astype(np.float64)
+
+    found = minimize(value_and_grad, np.zeros(3), jac=True, method="BFGS", options={"gtol": 1e-7}).x
+    np.testing.assert_allclose(found, expected, atol=1e-3)
+
+
+def test_event_free_batch_contributes_zero_and_the_penalty_pins_the_mean():
+    y = np.array([[3.0, 0], [1.0, 0], [2.0, 0]], np.float32)
+    risks = np.array([[50.0], [-20.0], [1.0]], np.float32)
+    assert float(CoxLoss()(y, risks)) == 0.0
+    assert float(CoxLoss(0.5)(y, risks)) == pytest.approx(0.5 * 31.0 ** 2 / 3, rel=1e-5)
+    tied = np.array([[1.0, 1], [1.0, 1]], np.float32)  # Breslow: each tied event sees both at risk
+    assert float(CoxLoss()(tied, np.zeros((2, 1), np.float32))) == pytest.approx(np.log(2.0), rel=1e-5)
+
+
+def test_c_index_sign_higher_risk_dies_sooner():
+    times, events = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1, 1, 1, 1])
+    assert c_index(times, events, np.array([4.0, 3.0, 2.0, 1.0])) == 1.0
+    assert c_index(times, events, np.array([1.0, 2.0, 3.0, 4.0])) == 0.0
+    assert c_index(times, np.zeros(4), np.arange(4.0)) is None
+    std = standardise_by_source(np.array([1.0, 3.0, 100.0, 104.0]), np.array(["a", "a", "b", "b"]))
+    np.testing.assert_allclose(std, [-1, 1, -1, 1])
+
+
+def test_tiles_lie_on_the_tissue_with_their_fraction(tmp_path):
+    image = np.full((512, 768, 3), 250, np.uint8)
+    image[128:384, 256:640] = (120, 50, 140)  # tissue: rows 128-384, columns 256-640
+    path = tmp_path / "slide.tiff"
+    write_pyramid(path, image, mpp=0.5)
+    slide = open_slide(path)
+    assert slide.level_count == 2 and slide.properties["openslide.mpp-x"].startswith("0.5")
+    mask = tissue_mask(slide, mask_downsample=8)
+    tiles = tile_grid(slide, 32, 2.0, None, 0.9, 1000, seed=0, mask=mask)  # 64 level-0 px per tile
+    assert {(t.x, t.y) for t in tiles} == {(x, y) for x in range(256, 640, 64) for y in range(128, 384, 64)}
+    assert all(t.size0 == 64 and t.tissue == 1.0 for t in tiles)
+    half = tile_grid(slide, 32, 2.0, None, 0.4, 1000, seed=0, mask=mask)
+    assert len(half) == len(tiles)  # the rectangle sits on the tile grid: no partial tiles
+    by_mpp = tile_grid(slide, 32, 99.0, 1.0, 0.9, 1000, seed=0, mask=mask)  # 1 µm/px on a 0.5 µm/px slide: 2x
+    assert [(t.x, t.y) for t in by_mpp] == [(t.x, t.y) for t in tiles]
+    few = tile_grid(slide, 32, 2.0, None, 0.9, 5, seed=7, mask=mask)
+    assert len(few) == 5 and few == tile_grid(slide, 32, 2.0, None, 0.9, 5, seed=7, mask=mask)
+    settings = {"tile_size": 32, "tile_downsample": 2.0, "tile_mpp": None, "min_tissue": 0.9, "max_tiles": 4}
+    cache = SlideCache(tmp_path / "cache")
+    first = read_slide(path, "tiles", settings, cache, seed=0)
+    again = read_slide(path, "tiles", settings, cache, seed=0)
+    assert first["pixels"].shape == (4, 32, 32, 3) and not first["cached"] and again["cached"]
+    np.testing.assert_array_equal(first["pixels"], again["pixels"])
+    assert np.abs(first["pixels"].astype(int) - (120, 50, 140)).max() < 3
+
+
+def test_demo_pipeline_end_to_end_and_export(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(survival(tmp_path, "--demo", "--out", str(run), "--set", "demo.patients=16",
+                         "--set", "demo.size=[384,512]")) == 0
+    err = capsys.readouterr().err
+    assert "epoch 2/2" in err and "val_cindex" in err
+    for name in ("metrics.json", "km.png", "risk_histogram.png", "risks.csv", "slide_risks.csv", "report.md",
+                 "best.keras", "summary.json"):
+        assert (run / name).stat().st_size > 0, name
+    risks = pd.read_csv(run / "risks.csv")
+    clinical = pd.read_csv(run / "cohort" / "clinical.csv")
+    assert sorted(risks["patient"]) == sorted(set(clinical["patient"]))  # one row per patient
+    assert set(risks["group"]) <= {"low", "high"} and set(risks["split"]) == {"train", "val", "test"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    for unit in ("patients", "slides"):
+        for split in ("train", "val", "test"):
+            m = metrics[unit][split]
+            assert m["c_index"] is None or 0 <= m["c_index"] <= 1
+    assert "C-index" in (run / "report.md").read_text()
+    out = export_run(run, tmp_path / "export")
+    assert (out / "saved_model" / "saved_model.pb").exists()
+    assert json.loads((out / "export.json").read_text())["output"].startswith("log-risk")
+    again = run_automl("survival", "--resume", "--out", str(run))
+    assert again.returncode == 0 and "already complete" in again.stderr
+    report = run_automl("report", str(run))
+    assert report.returncode == 0 and "Results per patient" in report.stdout
+
+
+def test_tiles_mode_with_attention_pooling(tmp_path, cohort):
+    slides, table = copy_cohort(cohort, tmp_path)
+    run = tmp_path / "run"
+    assert main(survival(tmp_path, "--slides", str(slides), "--clinical", str(table), "--mode", "tiles",
+                         "--out", str(run), "--quiet", "--set", "model.pooling=attention", "--set", "slides.tile_size=32",
+                         "--set", "slides.tile_downsample=2", "--set", "slides.max_tiles=4")) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["mode"] == "tiles" and summary["patients"] == 16
+
+
+def test_a_corrupt_slide_is_skipped_and_reported_and_orphans_listed(tmp_path, cohort):
+    slides, table = copy_cohort(cohort, tmp_path)
+    clinical = pd.read_csv(table)
+    (slides / clinical["slide"][0]).write_bytes(b"II*\x00 not a tiff at all")
+    shutil.copy(slides / clinical["slide"][1], slides / "stray.tiff")  # a slide without a clinical row
+    extra = pd.DataFrame([{"slide": "gone.tiff", "patient": "P999", "time": 3.0, "event": 1, "source": "A"}])
+    pd.concat([clinical, extra]).to_csv(table, index=False)
+    run = tmp_path / "run"
+    result = run_automl(*survival(tmp_path, "--slides", str(slides), "--clinical", str(table), "--out", str(run)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"skipping {clinical['slide'][0]}" in result.stderr and "Traceback" not in result.stderr
+    report = (run / "report.md").read_text()
+    assert f"skipped slide {clinical['slide'][0]}" in report
+    assert "stray.tiff" in report and "gone.tiff" in report and "P999" in report
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.drop(columns="time"), "lacks column 'time'"),
+    (lambda t: t.assign(time=["soon"] + list(t["time"][1:])), "not numeric"),
+    (lambda t: t.assign(time=[-1.0] + list(t["time"][1:])), "negative survival time"),
+    (lambda t: t.assign(event=[2] + list(t["event"][1:])), "must be 0 (censored) or 1"),
+    (lambda t: t.assign(event=0), "has no events"),
+])
+def test_bad_clinical_tables_fail_before_training_in_one_line(tmp_path, cohort, edit, message):
+    slides, table = copy_cohort(cohort, tmp_path)
+    edit(pd.read_csv(table)).to_csv(table, index=False)
+    result = run_automl(*survival(tmp_path, "--slides", str(slides), "--clinical", str(table),
+                                  "--out", str(tmp_path / "run")))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 3
+    assert not (tmp_path / "run" / "best.keras").exists()
+
+
+def test_missing_inputs_are_named(tmp_path):
+    nothing = run_automl("survival")
+    assert nothing.returncode == 2 and "--slides" in nothing.stderr
+    absent = run_automl("survival", "--slides", str(tmp_path / "nowhere"))
+    assert absent.returncode == 2 and "does not exist" in absent.stderr
+    (tmp_path / "s").mkdir()
+    no_table = run_automl("survival", "--slides", str(tmp_path / "s"))
+    assert no_table.returncode == 2 and "clinical table" in no_table.stderr
