@@ -85,6 +85,8 @@ def builtin_tuner(name: str, hypermodel: SpaceHyperModel, minimize_loss: bool, m
         else dict(max_trials=max_trials)
     tuner = tuner_class(hypermodel, objective=objective, seed=seed, directory=directory,
                         project_name=project_name, overwrite=False, **settings)
+    # Each built-in tuner builds its own oracle in its constructor; the budget check is mixed into
+    # that oracle's class afterwards rather than re-implementing the three constructors.
     tuner.oracle.__class__ = type(f"Budgeted{type(tuner.oracle).__name__}", (_Budgeted, type(tuner.oracle)), {})
     tuner.oracle.deadline = deadline or Deadline()
     tuner.say = say

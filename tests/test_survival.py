@@ -143,6 +143,18 @@ def test_tiles_mode_with_attention_pooling(tmp_path, cohort):
     assert summary["mode"] == "tiles" and summary["patients"] == 16
 
 
+def test_search_chooses_a_net_on_the_validation_c_index(tmp_path, cohort):
+    slides, table = copy_cohort(cohort, tmp_path)
+    run = tmp_path / "run"
+    assert main(survival(tmp_path, "--slides", str(slides), "--clinical", str(table), "--search", "--quiet",
+                         "--out", str(run), "--set", "search.max_trials=2", "--set", "search.epochs=1")) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    chosen = json.loads((run / "search" / "chosen.json").read_text())
+    assert summary["arch"] == "survival-searched" and summary["spec"]["stages"] == chosen["stages"]
+    trials = list((run / "search" / "tuner").glob("trial_*/trial.json"))
+    assert len(trials) == 2 and all(json.loads(t.read_text())["metrics"]["metrics"]["val_cindex"] for t in trials)
+
+
 def test_a_corrupt_slide_is_skipped_and_reported_and_orphans_listed(tmp_path, cohort):
     slides, table = copy_cohort(cohort, tmp_path)
     clinical = pd.read_csv(table)
