@@ -125,6 +125,7 @@ def _population_model(spec, data, sequential: bool, preprocess, regression: bool
         model = build_model(spec, data.input_shape, data.num_classes, preprocess, kernel_initializer="glorot_uniform")
     model.compile(loss="mse" if regression else "sparse_categorical_crossentropy",
                   metrics=[] if regression else ["accuracy"])
+    model.optimizer.build(model.trainable_variables)  # a saved member then reloads without a state warning
     return model
 
 
