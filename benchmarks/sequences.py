@@ -117,26 +117,36 @@ def cells_section(args) -> list[dict]:
     return rows
 
 
+def _mnist_rows():
+    from pipelines import config as configs
+    from pipelines.datasets import load_dataset
+
+    return load_dataset("mnist5k-rows", configs.load_config("train", None, ["dataset=mnist5k-rows"]).data)
+
+
 def depth_section(args) -> list[dict]:
+    """DMU depth 1/2/5/10 with and without the rule. On a synthetic task the DMU is the whole net
+    (5 cells, FNN width 5); on mnist5k-rows, the seed's real-data setting, it feeds a softmax
+    head (`--depth-units` cells, FNN as wide)."""
     from pipelines.datasets.sequences import synthetic
 
     rows = []
+    real = args.depth_task == "mnist5k-rows"
+    units = args.depth_units if real else 5
     for seed in args.seeds:
-        data = synthetic(args.depth_task, args.depth_length, (BATCHES * BATCH, 1000, args.test), seed)
+        data = _mnist_rows() if real else synthetic(args.depth_task, args.depth_length,
+                                                    (BATCHES * BATCH, 1000, args.test), seed)
         for depth in args.depths:
             for rule in (True, False):
-                row = train_one(data, "dmu", 5, depth, args.depth_lr, seed, args.epochs, hidden=5, lr_rule=rule)
-                rows.append({"task": args.depth_task, "length": args.depth_length, **row})
+                row = train_one(data, "dmu", units, depth, args.depth_lr, seed, args.epochs, hidden=units, lr_rule=rule)
+                rows.append({"task": args.depth_task, "length": data.input_shape[0], **row})
                 _progress(rows[-1])
     return rows
 
 
 def mnist_section(args) -> list[dict]:
-    from pipelines import config as configs
-    from pipelines.datasets import load_dataset
-
     rows = []
-    data = load_dataset("mnist5k-rows", configs.load_config("train", None, ["dataset=mnist5k-rows"]).data)
+    data = _mnist_rows()
     for seed in args.seeds:
         # Parameter-matched (~12.5k weights): a depth-1 DMU of 64 cells (as the seed's MNIST DMUs,
         # reference §3.3.5) and an LSTM of 42; Adam 1e-3, batch 32, every training batch per epoch.
@@ -196,15 +206,22 @@ def render_cells(rows, meta) -> str:
 
 
 def render_depth(rows, meta) -> str:
-    lines = [f"DMU with 5 cells and FNN hidden width 5 at depth n = 1, 2, 5, 10 on {meta['depth_task']}-"
-             f"{meta['depth_length']}, lr {meta['depth_lr']}; 'rule': the DMU learns at lr / (2n) (seed 000 eq. 5), "
-             f"'DMU-C': one rate for everything. {meta['epochs']} epochs, seeds {meta['seeds']}.", "",
-             "| depth | variant | params | test MSE | best val loss | diverged | solved ≤1e-2 | solved ≤1e-3 |",
-             "|---|---|---|---|---|---|---|---|"]
+    real = "test_accuracy" in rows[0]
+    units = rows[0]["units"]
+    lines = [f"DMU with {units} cells and FNN hidden width {units} at depth n = 1, 2, 5, 10 on "
+             f"{meta['depth_task']}{'' if real else '-' + str(meta['depth_length'])}, lr {meta['depth_lr']}; 'rule': "
+             "the DMU learns at lr / (2n) (seed 000 eq. 5), 'DMU-C': one rate for everything. "
+             f"{meta['epochs']} epochs, seeds {meta['seeds']}.", "",
+             f"| depth | variant | params | {'test accuracy' if real else 'test MSE'} | best val loss | diverged | "
+             + ("solved ≤1e-2 | solved ≤1e-3 |" if not real else "s per run |"),
+             "|---|---|---|---|---|---|---|" + ("---|" if not real else "")]
     for (depth, rule), runs in sorted(_group(rows, "depth", "lr_rule").items(), key=lambda kv: (kv[0][0], not kv[0][1])):
-        lines.append(f"| {depth} | {'DMU (rule)' if rule else 'DMU-C'} | {runs[0]['params']} | "
-                     f"{_mean_std([r['test_loss'] for r in runs])} | {_mean_std([r['best_val_loss'] for r in runs])} | "
-                     f"{sum(r['diverged'] for r in runs)}/{len(runs)} | {_solved(runs, 1e-2)} | {_solved(runs, 1e-3)} |")
+        score = _mean_std([r["test_accuracy"] if real else r["test_loss"] for r in runs])
+        tail = f"{statistics.mean(r['seconds'] for r in runs):.0f} |" if real else \
+            f"{_solved(runs, 1e-2)} | {_solved(runs, 1e-3)} |"
+        lines.append(f"| {depth} | {'DMU (rule)' if rule else 'DMU-C'} | {runs[0]['params']:,} | {score} | "
+                     f"{_mean_std([r['best_val_loss'] for r in runs])} | {sum(r['diverged'] for r in runs)}/{len(runs)} | "
+                     + tail)
     lines += ["", "Seed (Penn Treebank test perplexity, Table VI, mean of 5): DMU 106.1 / 110.1 / 120.4 / 131.8 at "
               "depth 1 / 2 / 5 / 10; DMU-C 111.2 / 118.2 / 542.2 / 642.9 (collapses at 5 and 10)."]
     return "\n".join(lines)
@@ -232,9 +249,10 @@ TITLES = {"cells": "DMU vs LSTM, GRU and RHN on the seed's synthetic tasks",
 
 def write(section: str, rows: list[dict], meta: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"sequences_{section}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    name = f"sequences_{section}{('_' + meta['tag']) if meta.get('tag') else ''}"
+    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     text = f"# {TITLES[section]}\n\n{meta['device']}, {meta['date']}.\n\n{RENDER[section](rows, meta)}\n"
-    (out / f"sequences_{section}.md").write_text(text)
+    (out / f"{name}.md").write_text(text)
     print(text)
 
 
@@ -252,14 +270,15 @@ def main(argv=None) -> int:
     p.add_argument("--depth-task", default="adding")
     p.add_argument("--depth-length", type=int, default=50)
     p.add_argument("--depth-lr", type=float, default=0.02)  # Table X, adding, DMU
+    p.add_argument("--depth-units", type=int, default=32)
+    p.add_argument("--tag", default="", help="suffix of the result files (e.g. a second depth study)")
     p.add_argument("--test", type=int, default=2000)
     args = p.parse_args(argv)
     if args.section == "render":
-        for section in RENDER:
-            path = args.out / f"sequences_{section}.json"
-            if path.exists():
-                saved = json.loads(path.read_text())
-                write(section, saved["rows"], saved["meta"], args.out)
+        for path in sorted(args.out.glob("sequences_*.json")):
+            saved = json.loads(path.read_text())
+            section = path.stem.split("_")[1]
+            write(section, saved["rows"], saved["meta"], args.out)
         return 0
     import tensorflow as tf
 
