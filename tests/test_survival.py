@@ -141,6 +141,8 @@ def test_tiles_mode_with_attention_pooling(tmp_path, cohort):
                          "--set", "slides.tile_downsample=2", "--set", "slides.max_tiles=4")) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["mode"] == "tiles" and summary["patients"] == 16
+    slide_risks = pd.read_csv(run / "slide_risks.csv")
+    assert len(slide_risks) == summary["slides"] and slide_risks["risk"].notna().all()
 
 
 def test_search_chooses_a_net_on_the_validation_c_index(tmp_path, cohort):

@@ -91,6 +91,16 @@ def arrays(cfg, cohort: clin.Cohort, pixels: dict, split: str):
     return x, y, rows.reset_index(drop=True)
 
 
+def slide_bags(cfg, rows, pixels: dict) -> np.ndarray:
+    """Each slide's tiles (at most slides.max_tiles, zero-padded) as one bag."""
+    s, k = cfg.slides.tile_size, cfg.slides.max_tiles
+    x = np.zeros((len(rows), k, s, s, 3), np.uint8)
+    for i, path in enumerate(rows["path"]):
+        tiles = pixels[path][:k]
+        x[i, :len(tiles)] = tiles
+    return x
+
+
 def patient_risks(cfg, rows, risks: np.ndarray):
     """Per-patient risk: the mean over its slides (thumbnails) or the bag's risk (tiles)."""
     frame = rows.assign(risk=risks)
@@ -181,34 +191,34 @@ def run_survival(cfg, run: RunDir, slides_dir: Path, table_path: Path, quiet: bo
     if not run.best_path.exists():
         atomic_save_model(model, run.best_path)
     best = keras.models.load_model(run.best_path)
-    return _evaluate(cfg, run, best, spec, cohort, data, skipped, notes, checkpointer.state, slides_dir, say,
+    return _evaluate(cfg, run, best, spec, cohort, data, pixels, skipped, notes, checkpointer.state, slides_dir, say,
                      time.perf_counter() - started, deadline)
 
 
-def _evaluate(cfg, run, model, spec, cohort, data, skipped, notes, state, slides_dir, say, seconds, deadline):
+def _evaluate(cfg, run, model, spec, cohort, data, pixels, skipped, notes, state, slides_dir, say, seconds,
+              deadline):
     slide_frames, patient_frames = [], []
     for split, (x, _, rows) in data.items():
         risks = model.predict(x, batch_size=16, verbose=0).reshape(-1)
         if cfg.slides.mode == "thumbnail":
             slide_frames.append(rows.assign(risk=risks))
+        else:  # a slide's own tiles as a bag of their own: the same net scores one slide
+            slide_rows = cohort.slides[cohort.slides["split"] == split].reset_index(drop=True)
+            slide_frames.append(slide_rows.assign(risk=model.predict(slide_bags(cfg, slide_rows, pixels), batch_size=16,
+                                                                     verbose=0).reshape(-1)))
         patient_frames.append(patient_risks(cfg, rows, risks))
     import pandas as pd
 
     patients = pd.concat(patient_frames, ignore_index=True)
-    slides = pd.concat(slide_frames, ignore_index=True) if slide_frames else None
+    slides = pd.concat(slide_frames, ignore_index=True)
     cut = float(patients.loc[patients["split"] == "train", "risk"].median())
+    slide_cut = float(slides.loc[slides["split"] == "train", "risk"].median())
     result = {"patients": {s: metrics(patients[patients["split"] == s], cut) for s in clin.SPLITS},
-              "slides": {}}
-    if slides is not None:
-        slide_cut = float(slides.loc[slides["split"] == "train", "risk"].median())
-        result["slides"] = {s: metrics(slides[slides["split"] == s], slide_cut) for s in clin.SPLITS}
-    else:  # tiles mode: a patient's bag is its unit; slides are not scored alone
-        result["slides"] = result["patients"]
+              "slides": {s: metrics(slides[slides["split"] == s], slide_cut) for s in clin.SPLITS}}
     patients = patients.assign(group=np.where(patients["risk"] > cut, "high", "low"))
     atomic_write_text(run.path / "risks.csv", patients.to_csv(index=False))
-    if slides is not None:
-        atomic_write_text(run.path / "slide_risks.csv",
-                          slides[["slide", "patient", "split", "source", "time", "event", "risk"]].to_csv(index=False))
+    atomic_write_text(run.path / "slide_risks.csv",
+                      slides[["slide", "patient", "split", "source", "time", "event", "risk"]].to_csv(index=False))
     atomic_write_json(run.path / "metrics.json", result)
     km_plot(patients, cut, run.path / "km.png")
     risk_histogram(patients, run.path / "risk_histogram.png")
