@@ -103,6 +103,12 @@ def test_tiles_lie_on_the_tissue_with_their_fraction(tmp_path):
     assert first["pixels"].shape == (4, 32, 32, 3) and not first["cached"] and again["cached"]
     np.testing.assert_array_equal(first["pixels"], again["pixels"])
     assert np.abs(first["pixels"].astype(int) - (120, 50, 140)).max() < 3
+    from PIL import Image  # a plain image reads through OpenSlide's fallback, as one level
+
+    Image.fromarray(image).save(tmp_path / "plain.png")
+    assert open_slide(tmp_path / "plain.png").level_count == 1
+    plain = read_slide(tmp_path / "plain.png", "tiles", settings, None, seed=0)
+    assert plain["pixels"].shape == (4, 32, 32, 3)
 
 
 def test_demo_pipeline_end_to_end_and_export(tmp_path, capsys):
