@@ -320,6 +320,9 @@ def cmd_survival(args) -> int:
         if run.meta().get("command") != "survival":
             raise UsageError(f"{run.path} is a run of `automl {run.meta().get('command')}`, not `automl survival`")
         cfg = run.load_config("survival")
+        if args.budget is not None:  # this invocation's time; the saved config keeps the first budget
+            cfg.budget = args.budget
+            run.update_meta(budgets=run.meta().get("budgets", []) + [args.budget])
         slides_dir, table = Path(run.meta()["slides_dir"]), Path(run.meta()["clinical"])
         search = run.meta().get("search", False)
     else:
