@@ -173,14 +173,7 @@ def _resolve_run(args, command: str):
         if not args.resume and (args.strategy or "resbuilder") != "evolution":
             raise UsageError("KERASTUNER_* variables are set, but only --strategy evolution runs distributed")
 
-    if args.budget is not None:
-        from automl.budget import parse_duration
-
-        try:
-            parse_duration(args.budget)
-        except ValueError as e:
-            raise UsageError(f"--budget: {e}") from None
-
+    _check_budget(args.budget)
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
@@ -301,16 +294,22 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _check_budget(budget: str | None) -> None:
+    if budget is not None:
+        from automl.budget import parse_duration
+
+        try:
+            parse_duration(budget)
+        except ValueError as e:
+            raise UsageError(f"--budget: {e}") from None
+
+
 def cmd_survival(args) -> int:
     from automl.budget import Deadline, parse_duration
     from pipelines import config as configs
     from pipelines.rundir import RunDir
 
-    if args.budget is not None:
-        try:
-            parse_duration(args.budget)
-        except ValueError as e:
-            raise UsageError(f"--budget: {e}") from None
+    _check_budget(args.budget)
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")

@@ -44,12 +44,8 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
         return done
     evo = cfg.evolution
     keras.utils.set_random_seed(cfg.seed)
-    data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
-    sequential = isinstance(data, SequenceDataset)
-    regression = sequential and data.task == "regression"
-    augment = "none" if sequential else data.augment(evo.augment)
-    train, val, test = split_pipelines(data, evo.batch_size, augment, cfg.seed)
-    preprocess = None if sequential else data.preprocess()
+    data, sequential, regression, augment, (train, val, test), preprocess = search_data(
+        cfg, data, evo.batch_size, evo.augment)
     if role != "worker":
         run.update_meta(dataset=data.describe(), class_names=data.class_names,
                         preprocess=preprocess.to_dict() if preprocess else None, augment=augment,
@@ -103,6 +99,17 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
         return {"role": "worker"}
     return _finish(cfg, run, data, space, oracle, tuner, train, val, test, say, time.time() - started, deadline,
                    regression)
+
+
+def search_data(cfg, data, batch_size: int, augment_setting: str):
+    """The loaded dataset, whether it holds sequences and a regression task, the augmentation
+    used (none for sequences), its train/val/test pipelines and the image preprocessing."""
+    data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
+    sequential = isinstance(data, SequenceDataset)
+    regression = sequential and data.task == "regression"
+    augment = "none" if sequential else data.augment(augment_setting)
+    pipelines = split_pipelines(data, batch_size, augment, cfg.seed)
+    return data, sequential, regression, augment, pipelines, None if sequential else data.preprocess()
 
 
 def resolve_space(name: str, sequential: bool) -> str:

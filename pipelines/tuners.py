@@ -15,11 +15,8 @@ from automl.budget import Deadline
 from automl.callbacks import StopAtDeadline, StopOnNonFinite, format_duration
 from automl.io import atomic_save_model, atomic_write_text
 from automl.tuning import SpaceHyperModel, builtin_tuner
-from pipelines.datasets import load_dataset
-from pipelines.datasets.sequences import SequenceDataset
-from pipelines.datasets.tfdata import split_pipelines
 from pipelines.errors import UsageError
-from pipelines.evolution import search_space
+from pipelines.evolution import search_data, search_space
 from pipelines.plots import accuracy_vs_flops
 from pipelines.rundir import RunDir
 from pipelines.train import completed, printer, result_text
@@ -37,12 +34,8 @@ def run_keras_tuner(cfg, run: RunDir, strategy: str, quiet: bool = False, data=N
         return done
     t = cfg.tuner
     keras.utils.set_random_seed(cfg.seed)
-    data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
-    sequential = isinstance(data, SequenceDataset)
-    regression = sequential and data.task == "regression"
-    augment = "none" if sequential else data.augment(cfg.data.augment)
-    train, val, test = split_pipelines(data, t.batch_size, augment, cfg.seed)
-    preprocess = None if sequential else data.preprocess()
+    data, sequential, regression, augment, (train, val, test), preprocess = search_data(
+        cfg, data, t.batch_size, cfg.data.augment)
     run.update_meta(dataset=data.describe(), class_names=data.class_names,
                     preprocess=preprocess.to_dict() if preprocess else None, augment=augment,
                     strategy=strategy, task="regression" if regression else "classification")
