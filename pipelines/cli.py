@@ -371,7 +371,9 @@ def cmd_survival(args) -> int:
         if not args.resume:
             run.discard_if_untouched()
         raise
-    print(f"{run.path}  test C-index {summary['test_c_index'] if summary['test_c_index'] is None else round(summary['test_c_index'], 4)}")
+    from pipelines.train import result_text
+
+    print(f"{run.path}  {result_text(summary)}")
     return 0
 
 

@@ -26,7 +26,7 @@ from pipelines.datasets.tfdata import split_pipelines
 from pipelines.plots import accuracy_vs_flops
 from pipelines.rundir import RunDir
 from pipelines.errors import UsageError
-from pipelines.train import completed, printer, result_text
+from pipelines.train import already_complete, printer, result_text
 from pipelines.datasets.sequences import SequenceDataset
 
 PROJECT = "evolution"
@@ -38,9 +38,8 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
     role = distributed.role()
     # The budget is the chief's: workers get its end with every trial.
     deadline = deadline if deadline is not None and role != "worker" else Deadline()
-    done = completed(run)
+    done = already_complete(run, say)
     if done is not None:
-        say(f"{run.path}: already complete ({result_text(done)})")
         return done
     evo = cfg.evolution
     keras.utils.set_random_seed(cfg.seed)

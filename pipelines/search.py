@@ -16,7 +16,7 @@ from pipelines.datasets.tfdata import split_pipelines
 from pipelines.errors import UsageError
 from pipelines.plots import accuracy_vs_flops
 from pipelines.rundir import RunDir
-from pipelines.train import completed, printer, result_text, run_training
+from pipelines.train import already_complete, printer, run_training
 
 def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: ImageDataset | None = None,
                deadline: Deadline | None = None) -> dict:
@@ -32,9 +32,8 @@ def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: Image
 
         return run_keras_tuner(cfg, run, strategy, quiet=quiet, data=data, deadline=deadline)
     say = printer(quiet)
-    done = completed(run)
+    done = already_complete(run, say)
     if done is not None:
-        say(f"{run.path}: already complete ({result_text(done)})")
         return done
 
     rb = cfg.resbuilder

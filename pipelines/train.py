@@ -32,9 +32,8 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     """
     say = printer(quiet)
     deadline = deadline or Deadline()
-    done = completed(run)
+    done = already_complete(run, say)
     if done is not None:
-        say(f"{run.path}: already complete ({result_text(done)})")
         return done
 
     keras.utils.set_random_seed(cfg.seed)
@@ -198,9 +197,21 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
     return summary
 
 
+def already_complete(run: RunDir, say) -> dict | None:
+    """The summary of a finished run, said on screen; None where there is work left."""
+    done = completed(run)
+    if done is not None:
+        say(f"{run.path}: already complete ({result_text(done)})")
+    return done
+
+
 def result_text(summary: dict, split: str = "test") -> str:
-    """'test accuracy 0.9861', or 'test MSE 0.0012' for a regression task."""
+    """'test accuracy 0.9861', 'test MSE 0.0012' for a regression task, or 'test C-index 0.71'
+    for a survival run."""
     name = {"test": "test", "val": "validation"}[split]
+    if f"{split}_c_index" in summary:
+        value = summary[f"{split}_c_index"]
+        return f"{name} C-index {'n/a' if value is None else f'{value:.4f}'}"
     if f"{split}_accuracy" in summary:
         return f"{name} accuracy {summary[f'{split}_accuracy']:.4f}"
     return f"{name} MSE {summary[f'{split}_mse']:.4g}"

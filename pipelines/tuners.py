@@ -19,7 +19,7 @@ from pipelines.errors import UsageError
 from pipelines.evolution import search_data, search_space
 from pipelines.plots import accuracy_vs_flops
 from pipelines.rundir import RunDir
-from pipelines.train import completed, printer, result_text
+from pipelines.train import already_complete, printer, result_text
 
 PROJECT = "tuner"
 
@@ -28,9 +28,8 @@ def run_keras_tuner(cfg, run: RunDir, strategy: str, quiet: bool = False, data=N
                     deadline: Deadline | None = None) -> dict:
     say = printer(quiet)
     deadline = deadline or Deadline()
-    done = completed(run)
+    done = already_complete(run, say)
     if done is not None:
-        say(f"{run.path}: already complete ({result_text(done)})")
         return done
     t = cfg.tuner
     keras.utils.set_random_seed(cfg.seed)

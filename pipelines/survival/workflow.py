@@ -20,7 +20,7 @@ from pipelines.survival import clinical as clin
 from pipelines.survival.evaluate import c_index, metrics
 from pipelines.survival.report import km_plot, risk_histogram, write_report
 from pipelines.survival.slides import SlideCache, SlideError, read_slide
-from pipelines.train import completed, printer
+from pipelines.train import already_complete, printer
 
 
 def slide_settings(cfg) -> dict:
@@ -143,9 +143,8 @@ def run_survival(cfg, run: RunDir, slides_dir: Path, table_path: Path, quiet: bo
                  deadline: Deadline | None = None, search: bool = False) -> dict:
     say = printer(quiet)
     deadline = deadline or Deadline()
-    done = completed(run)
+    done = already_complete(run, say)
     if done is not None:
-        say(f"{run.path}: already complete (test C-index {done['test_c_index']})")
         return done
     cohort, notes = clin.load_cohort(cfg, slides_dir, table_path)
     say(f"cohort: {len(cohort.slides)} slides of {len(cohort.patients)} patients "
