@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from types import SimpleNamespace
 from typing import Callable
 
 import keras
@@ -24,7 +25,8 @@ from automl.callbacks import StopAtDeadline, StopOnNonFinite
 from automl.evolution.inherit import inherit
 from automl.evolution.space import Space
 from automl.io import atomic_save_model
-from automl.optimizers.scaled import ScaledAdam, lr_multipliers
+from automl.optimizers.scaled import lr_multipliers
+from automl.training import compile_classifier
 
 Status = trial_module.TrialStatus
 
@@ -179,12 +181,8 @@ class _Heartbeat:
 def compile_trial(model: keras.Model, learning_rate: float, regression: bool = False, lr_rule: bool = False):
     """A fresh Adam (reference A7.3); MSE for regression, cross-entropy and accuracy otherwise;
     with the DMU rule, the DMU variables learn at lr / (2n) (seed 000 eq. 5)."""
-    multipliers = lr_multipliers(model) if lr_rule else {}
-    optimizer = ScaledAdam(learning_rate, multipliers=multipliers) if multipliers \
-        else keras.optimizers.Adam(learning_rate)
-    model.compile(optimizer=optimizer, loss="mse" if regression else "sparse_categorical_crossentropy",
-                  metrics=[] if regression else ["accuracy"])
-    return model
+    adam = SimpleNamespace(optimizer="adam", learning_rate=learning_rate)
+    return compile_classifier(model, adam, regression, lr_multipliers(model) if lr_rule else None)
 
 
 def final_training(model: keras.Model, train, epochs: int = 30, boundaries=(10, 20),
