@@ -39,6 +39,58 @@ def test_vectorised_losses_equal_the_member_loop(name):
     np.testing.assert_allclose(np.asarray(losses), reference, atol=1e-5, rtol=1e-5)
     assert np.all((np.asarray(accuracy) >= 0) & (np.asarray(accuracy) <= 1))
     assert np.ptp(reference) > 1e-3  # the members really differ
+    assert engine.route == ("folded" if name in ("dense", "conv") else "vectorized_map")
+
+
+def _folded_models():
+    keras.utils.set_random_seed(5)
+    layers = keras.layers
+    rich = keras.Sequential([
+        keras.Input((9, 9, 2)), layers.Rescaling(0.5, offset=0.1),
+        layers.BatchNormalization(center=False),  # the shared batch becomes P members here
+        layers.Conv2D(4, 3, strides=2, padding="valid", use_bias=False), layers.ReLU(),
+        layers.Conv2D(5, 2, dilation_rate=2, padding="same", activation="tanh"),
+        layers.BatchNormalization(), layers.AveragePooling2D(2, padding="same"), layers.Dropout(0.5),
+        layers.Conv2D(3, 1, activation="softmax"),  # softmax over each member's own channels
+        layers.GlobalAveragePooling2D(), layers.Dense(6, activation="elu"), layers.LeakyReLU(0.2),
+        layers.Dense(3), layers.Softmax()])
+    sequence = keras.Sequential([
+        keras.Input((7, 3)), layers.Conv1D(4, 3, activation="relu"), layers.MaxPooling1D(2),
+        layers.Conv1D(5, 2, padding="same"), layers.GlobalMaxPooling1D(), layers.Dense(3, activation="softmax")])
+    image = keras.Input((6, 6, 1))
+    hidden = layers.Conv2D(2, 3, padding="same", activation="relu")(image)
+    branched = keras.Model(image, layers.Dense(3, activation="softmax")(
+        layers.Flatten()(layers.Add()([hidden, layers.Conv2D(2, 1)(image)]))))
+    return {"rich": (rich, (9, 9, 2), "folded"), "conv1d": (sequence, (7, 3), "folded"),
+            "branched": (branched, (6, 6, 1), "vectorized_map")}
+
+
+FOLDED = _folded_models()
+
+
+@pytest.mark.parametrize("name", list(FOLDED))
+def test_folded_pass_equals_vectorized_map_and_the_loop(name):
+    """The folded pass (members side by side in the channels, grouped convolutions) gives every
+    member's own loss, accuracy and gradient, on a shared batch and on per-member batches."""
+    model, shape, route = FOLDED[name]
+    rng = np.random.default_rng(6)
+    engine, mapped = PopulationEngine(model), PopulationEngine(model, folded=False)
+    assert engine.route == route and mapped.route == "vectorized_map"
+    pop = engine.table.flatten()[None] + 0.3 * rng.standard_normal((5, engine.size)).astype("float32")
+    x = rng.standard_normal((8, *shape)).astype("float32")
+    y = rng.integers(0, 3, 8)
+    losses, accuracy = engine.evaluate(pop, x, y)
+    np.testing.assert_allclose(np.asarray(losses), engine.loop_losses(pop, x, y), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(accuracy), np.asarray(mapped.evaluate(pop, x, y)[1]))
+    batches_x = rng.standard_normal((3, 8, *shape)).astype("float32")
+    batches_y = rng.integers(0, 3, (3, 8))
+    assign = np.array([2, 0, 1, 1, 2])
+    own, _ = engine.evaluate(pop, batches_x, batches_y, member_batches=assign)
+    expected = [engine.loop_losses(pop[i:i + 1], batches_x[b], batches_y[b])[0] for i, b in enumerate(assign)]
+    np.testing.assert_allclose(np.asarray(own), expected, atol=1e-5, rtol=1e-5)
+    _, grads = engine.losses_and_gradients(pop, x, y)
+    _, reference = mapped.losses_and_gradients(pop, x, y)
+    np.testing.assert_allclose(np.asarray(grads), np.asarray(reference), atol=1e-5, rtol=1e-4)
 
 
 def test_regression_losses_and_per_member_batches():

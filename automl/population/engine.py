@@ -3,6 +3,8 @@
 A member is the model's trainable variables flattened into one vector (seed 000 L316; seed 001
 §5.2.3 keeps the whole population on the device as one tensor). `WeightTable` maps vectors to
 variables; `PopulationEngine` computes every member's loss on a batch with
+one folded pass where the model is a chain of common layers (`folded.py`: members side by
+side in the channels, a convolution of P members is one grouped convolution) and otherwise
 `model.stateless_call` under `ops.vectorized_map` (pfor under TensorFlow, vmap under JAX), in
 chunks that respect a memory budget. Non-trainable state (BatchNorm's moving statistics,
 normalisation constants) is not part of a member: every member is evaluated in inference
@@ -18,6 +20,7 @@ import numpy as np
 from keras import ops
 
 from automl.population.backend import compile_function, value_and_grad_sum
+from automl.population.folded import FoldedForward
 
 BYTES = 4  # float32
 MB = 1 << 20
@@ -46,6 +49,10 @@ class WeightTable:
     def unflatten(self, vector) -> list:
         """The variables' tensors from one vector (a backend tensor; works inside vectorized_map)."""
         return [ops.reshape(vector[a:b], s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+
+    def unflatten_population(self, pop) -> list:
+        """The variables' tensors of a population [P, N]: one [P, *shape] tensor per variable."""
+        return [ops.reshape(pop[:, a:b], (-1, *s)) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
 
     def assign(self, vector) -> None:
         vector = np.asarray(ops.convert_to_numpy(vector), dtype="float32")
@@ -92,13 +99,14 @@ class PopulationEngine:
 
     task: "classification" (the model outputs class probabilities; sparse cross-entropy) or
     "regression" (mean squared error). `memory_mb` bounds the evaluation's working memory:
-    P is cut into chunks that fit.
+    P is cut into chunks that fit. folded: use the folded pass where the model allows it
+    (`route` says which one runs); False forces `vectorized_map`.
     """
 
     SAFETY = 3  # pfor/vmap keeps intermediates of several layers alive at once
 
     def __init__(self, model: keras.Model, task: str = "classification", memory_mb: float = 2048,
-                 jit: bool = False):
+                 jit: bool = False, folded: bool = True):
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be classification or regression, not {task!r}")
         self.model, self.task, self.jit = model, task, jit
@@ -106,7 +114,14 @@ class PopulationEngine:
         self.size = self.table.size
         self.memory_bytes = int(memory_mb * MB)
         self.activations = activation_floats(model)
+        self.folded = FoldedForward.of(model, self.table.variables) if folded else None
         self._compiled: dict = {}
+
+    @property
+    def route(self) -> str:
+        """How members are evaluated: "folded" or "vectorized_map" (per-member batches of a
+        model whose first layers are shared-input only always take vectorized_map)."""
+        return "folded" if self.folded is not None else "vectorized_map"
 
     # -- memory ------------------------------------------------------------------------------
     def member_bytes(self, batch: int, gradients: bool = False) -> int:
@@ -124,24 +139,35 @@ class PopulationEngine:
         return max(1, available_bytes // per)
 
     # -- evaluation --------------------------------------------------------------------------
-    def _member(self, w, x, y, non_trainable):
-        out, _ = self.model.stateless_call(self.table.unflatten(w), non_trainable, x, training=False)
+    def _outputs(self, pop, x, non_trainable, per_member: bool):
+        """The model's outputs [P, B, ...] for the members `pop` [P, N]."""
+        if self.folded is not None and (not per_member or self.folded.member_input):
+            return self.folded(self.table.unflatten_population(pop), non_trainable, x, member_input=per_member)
+
+        def member(w, batch):
+            return self.model.stateless_call(self.table.unflatten(w), non_trainable, batch, training=False)[0]
+        if per_member:
+            return ops.vectorized_map(lambda a: member(a[0], a[1]), (pop, x))
+        return ops.vectorized_map(lambda w: member(w, x), pop)
+
+    def _scores(self, out, y, per_member: bool):
+        """(losses [P], accuracies [P]) from outputs [P, B, ...]; targets y [B, ...], or [P, B, ...]
+        per member. Accuracies are zeros for a regression task."""
+        if not per_member:
+            y = ops.broadcast_to(ops.expand_dims(y, 0), (ops.shape(out)[0], *ops.shape(y)))
+        axes = tuple(range(1, len(y.shape)))
         if self.task == "regression":
             out = ops.reshape(out, ops.shape(y))
-            return ops.mean(ops.square(out - y)), ops.zeros(())
-        loss = ops.mean(keras.losses.sparse_categorical_crossentropy(y, out))
+            return ops.mean(ops.square(out - y), axis=axes), ops.zeros(ops.shape(out)[:1])
+        loss = keras.losses.sparse_categorical_crossentropy(y, out)
         correct = ops.cast(ops.equal(ops.argmax(out, axis=-1), ops.cast(y, "int32")), "float32")
-        return loss, ops.mean(correct)
+        return ops.mean(loss, axis=axes), ops.mean(correct, axis=axes)
 
     def _function(self, per_member: bool, gradients: bool):
         key = (per_member, gradients)
         if key not in self._compiled:
-            if per_member:
-                def metrics(pop, x, y, nt):
-                    return ops.vectorized_map(lambda a: self._member(a[0], a[1], a[2], nt), (pop, x, y))
-            else:
-                def metrics(pop, x, y, nt):
-                    return ops.vectorized_map(lambda w: self._member(w, x, y, nt), pop)
+            def metrics(pop, x, y, nt):
+                return self._scores(self._outputs(pop, x, nt, per_member), y, per_member)
             if gradients:
                 def losses(pop, x, y, nt):
                     return metrics(pop, x, y, nt)[0]
@@ -179,7 +205,8 @@ class PopulationEngine:
             if member_batches.shape != (count,):
                 raise ValueError(f"member_batches needs one batch index per member ({count}), got {member_batches.shape}")
         batch = int(x.shape[1] if per_member else x.shape[0])
-        chunk = min(count, self.chunk_size(batch, available_bytes or self.memory_bytes, gradients))
+        most = self.chunk_size(batch, available_bytes or self.memory_bytes, gradients)
+        chunk = math.ceil(count / math.ceil(count / most))  # equal chunks: the last one pads least
         fn = self._function(per_member, gradients)
         nt = [v.value for v in self.model.non_trainable_variables]
         firsts, seconds = [], []
