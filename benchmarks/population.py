@@ -125,29 +125,47 @@ def engine_section(args) -> None:
         engine = PopulationEngine(model, memory_mb=args.memory_mb, jit=args.jit)
         mapped = PopulationEngine(model, memory_mb=args.memory_mb, jit=args.jit, folded=False)
         start = engine.table.flatten()[None]
-        # the loop is linear in P: its per-member time, median of the repeats, scales to every P
-        sub = start + 0.05 * rng.standard_normal((min(args.loop_members, max(sizes)), engine.size)).astype("float32")
-        per_member = _timed(lambda: engine.loop_losses(sub, x, y), args.repeats) / len(sub)
+        sub = start + 0.05 * rng.standard_normal((args.loop_members, engine.size)).astype("float32")
         for p in sizes:
             pop = start + 0.05 * rng.standard_normal((p, engine.size)).astype("float32")
-            times = {route: _timed(lambda: np.asarray(keras.ops.convert_to_numpy(e.evaluate(pop, x, y)[0])), args.repeats)
-                     for route, e in (("engine", engine), ("vectorized_map", mapped))}
-            loop = per_member * p
+            runs = {"engine": lambda: np.asarray(keras.ops.convert_to_numpy(engine.evaluate(pop, x, y)[0])),
+                    "vectorized_map": lambda: np.asarray(keras.ops.convert_to_numpy(mapped.evaluate(pop, x, y)[0])),
+                    # the loop is linear in P: a slice of it, scaled to P
+                    "loop": lambda: engine.loop_losses(sub, x, y)}
+            times = _interleaved(runs, args.repeats)
+            times["loop"] = [t * p / len(sub) for t in times["loop"]]
+            ratios = [loop / vec for loop, vec in zip(times["loop"], times["engine"])]
+            med = {k: statistics.median(v) for k, v in times.items()}
             rows.append({"net": label, "weights": engine.size, "P": p, "route": engine.route,
-                         "vectorised_s": times["engine"], "vectorized_map_s": times["vectorized_map"], "loop_s": loop,
-                         "speedup": loop / times["engine"], "members_per_s": p / times["engine"]})
-            print(rows[-1], flush=True)
-    table = ("| net | weights | P | engine route | engine (ms) | vectorized_map (ms) | loop (ms) | speed-up | members/s |\n"
+                         "vectorised_s": med["engine"], "vectorized_map_s": med["vectorized_map"], "loop_s": med["loop"],
+                         "speedup": statistics.median(ratios), "speedup_min": min(ratios), "speedup_max": max(ratios),
+                         "members_per_s": p / med["engine"], "times_s": times})
+            print({k: v for k, v in rows[-1].items() if k != "times_s"}, flush=True)
+    table = ("| net | weights | P | engine route | engine (ms) | vectorized_map (ms) | loop (ms) | speed-up (range) | members/s |\n"
              "|---|---|---|---|---|---|---|---|---|\n")
     table += "\n".join(f"| {r['net']} | {r['weights']:,} | {r['P']} | {r['route']} | {1e3 * r['vectorised_s']:.1f} "
                        f"| {1e3 * r['vectorized_map_s']:.1f} | {1e3 * r['loop_s']:.0f} | {r['speedup']:.1f}x "
-                       f"| {r['members_per_s']:,.0f} |" for r in rows)
+                       f"({r['speedup_min']:.1f}-{r['speedup_max']:.1f}) | {r['members_per_s']:,.0f} |" for r in rows)
     write("engine", rows, table, "Losses of P members on one batch of 64: `PopulationEngine.evaluate` (one call; its route "
           "here is the folded pass, members side by side in the channels) beside the same engine forced onto "
-          "`stateless_call` under `ops.vectorized_map`, and the per-member loop (assign the weights, call the model). "
-          f"Median of {args.repeats} repeats after a warm-up; the loop's per-member time is measured on "
-          f"{min(args.loop_members, max(sizes))} members and scaled to P. Speed-up: loop / engine. "
+          "`stateless_call` under `ops.vectorized_map`, and the per-member loop (assign the weights, call the model; "
+          f"timed on {args.loop_members} members and scaled to P). Memory budget {args.memory_mb:g} MB (the default). "
+          f"The three are timed in turn, {args.repeats} rounds after a warm-up, so a noisy host slows all of them "
+          "alike; times are medians, the speed-up is the median (and range) of the rounds' loop / engine. "
           "Target: >= 10x at P = 256 on the CPU.", args.out)
+
+
+def _interleaved(runs: dict, repeats: int) -> dict:
+    """Seconds of each run, `repeats` rounds of every run in turn after one warm-up each."""
+    for fn in runs.values():
+        fn()
+    times = {name: [] for name in runs}
+    for _ in range(max(repeats, 1)):
+        for name, fn in runs.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return times
 
 
 def _timed(fn, repeats: int) -> float:
@@ -418,11 +436,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--data", type=Path, help="arrays written by `prepare` (for runs without pipelines' loaders)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--memory-mb", type=float, default=4096)
+    p.add_argument("--memory-mb", type=float, help="population memory budget (engine: 512, population.memory_mb's "
+                   "default; the training sections: 4096, so LEEA's lambda = 2000 on the 92k-weight MLP fits)")
     p.add_argument("--jit", action="store_true")
     p.add_argument("--sizes", type=int, nargs="+")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--loop-members", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--loop-members", type=int, default=32)
     p.add_argument("--tasks", nargs="+", default=["addition", "multiplication", "parity"])
     p.add_argument("--lengths", type=int, nargs="+", default=[10, 25, 50])
     p.add_argument("--n", type=int, default=5000)
@@ -435,6 +454,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--render", type=Path, nargs="+", help="ndes-table: rebuild the table from these JSON results")
     args = p.parse_args(argv)
+    if args.memory_mb is None:
+        args.memory_mb = 512 if args.section == "engine" else 4096
     if args.section == "prepare":
         prepare(args.out, args.quick)
         return 0
