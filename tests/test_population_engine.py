@@ -120,6 +120,14 @@ def test_chunks_give_the_same_losses():
     chunked, _ = engine.evaluate(pop, x, y, available_bytes=3 * per)  # chunks of 3, the last one padded
     assert engine.chunk_size(16, 3 * per) == 3
     np.testing.assert_allclose(np.asarray(chunked), np.asarray(whole), atol=1e-6)
+    # in-graph slices of 2 members (the CPU cache slicing), shared and per-member batches
+    sliced = PopulationEngine(model, cache_mb=2 * 4 * 16 * engine.widest / (1 << 20))
+    assert sliced.slice_size(16) == 2 and PopulationEngine(model, cache_mb=0).slice_size(16) is None
+    np.testing.assert_allclose(np.asarray(sliced.evaluate(pop, x, y)[0]), np.asarray(whole), atol=1e-6)
+    stacks_x, stacks_y = rng.standard_normal((2, 16, *shape)).astype("float32"), rng.integers(0, 3, (2, 16))
+    assign = rng.integers(0, 2, 11)
+    np.testing.assert_allclose(np.asarray(sliced.evaluate(pop, stacks_x, stacks_y, member_batches=assign)[0]),
+                               np.asarray(engine.evaluate(pop, stacks_x, stacks_y, member_batches=assign)[0]), atol=1e-6)
     with pytest.raises(MemoryBudgetError, match="raise population.memory_mb"):
         engine.evaluate(pop, x, y, available_bytes=per - 1)
 

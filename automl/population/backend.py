@@ -10,6 +10,17 @@ def backend() -> str:
     return keras.backend.backend()
 
 
+def on_accelerator() -> bool:
+    """Whether the backend computes on a GPU (or another accelerator) rather than the CPU."""
+    if backend() == "jax":
+        import jax
+        return jax.default_backend() != "cpu"
+    if backend() == "tensorflow":
+        import tensorflow as tf
+        return bool(tf.config.list_logical_devices("GPU"))
+    return False
+
+
 def compile_function(fn, jit: bool = False):
     """A graph-compiled `fn` (tf.function, optionally XLA; jax.jit under JAX)."""
     if backend() == "jax":
