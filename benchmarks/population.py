@@ -149,7 +149,9 @@ def engine_section(args) -> None:
     write("engine", rows, table, "Losses of P members on one batch of 64: `PopulationEngine.evaluate` (one call; its route "
           "here is the folded pass, members side by side in the channels) beside the same engine forced onto "
           "`stateless_call` under `ops.vectorized_map`, and the per-member loop (assign the weights, call the model; "
-          f"timed on {args.loop_members} members and scaled to P). Memory budget {args.memory_mb:g} MB (the default). "
+          f"timed on {args.loop_members} members and scaled to P). Memory budget {args.memory_mb:g} MB (the default); "
+          "on a CPU both engine routes run each chunk in in-graph slices of members whose widest layer output fits "
+          "8 MB. "
           f"The three are timed in turn, {args.repeats} rounds after a warm-up, so a noisy host slows all of them "
           "alike; times are medians, the speed-up is the median (and range) of the rounds' loop / engine. "
           "Target: >= 10x at P = 256 on the CPU.", args.out)
