@@ -9,8 +9,9 @@ channels, [B, ..., P, C], and the P members' weights are laid side by side, so t
   - a Dense layer on member activations is one batched matmul,
   - pooling folds P into the channels, [B, ..., P*C]; activations act elementwise;
     inference-mode BatchNorm broadcasts each member's scale and offset.
-It covers chains (each layer feeds the next) of the layers below, in float32, channels last.
-Any other model keeps the `vectorized_map` route, which handles every Keras layer.
+It covers chains (each layer feeds the next) of the layers below, in float32, channels last,
+with at least one convolution. Any other model keeps the `vectorized_map` route, which handles
+every Keras layer.
 """
 from __future__ import annotations
 
@@ -94,10 +95,15 @@ class FoldedForward:
 
     @classmethod
     def of(cls, model: keras.Model, variables: list) -> "FoldedForward | None":
+        """The folded pass for a chain with a convolution; None otherwise. Without one, the
+        folded layout only adds transposes around batched matmuls: the digits MLP at P = 4,173
+        took 0.17 s folded vs 0.10 s under vectorized_map (per-member batches of 64) and 0.55 s
+        vs 0.44 s (one batch of 1,024, P = 2,000)."""
         try:
-            return cls(model, variables)
+            forward = cls(model, variables)
         except Unsupported:
             return None
+        return forward if any(kind == "conv" for kind, *_ in forward.steps) else None
 
     def __call__(self, weights: list, non_trainable: list, x, member_input: bool = False):
         """weights: one [P, *shape] tensor per population variable; x: [B, ...], or [P, B, ...]
@@ -143,7 +149,7 @@ def _kind(layer) -> str | None:
         return "pool"
     if kind in GLOBAL_POOL and layer.data_format == "channels_last":
         return "global"
-    if kind is L.Flatten:
+    if kind is L.Flatten and layer.data_format == "channels_last":
         return "flatten"
     if kind in ELEMENTWISE or (kind is L.Softmax and layer.axis == -1):
         return "elementwise"
