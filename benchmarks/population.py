@@ -146,8 +146,9 @@ def engine_section(args) -> None:
     table += "\n".join(f"| {r['net']} | {r['weights']:,} | {r['P']} | {r['route']} | {1e3 * r['vectorised_s']:.1f} "
                        f"| {1e3 * r['vectorized_map_s']:.1f} | {1e3 * r['loop_s']:.0f} | {r['speedup']:.1f}x "
                        f"({r['speedup_min']:.1f}-{r['speedup_max']:.1f}) | {r['members_per_s']:,.0f} |" for r in rows)
-    write("engine", rows, table, "Losses of P members on one batch of 64: `PopulationEngine.evaluate` (one call; its route "
-          "here is the folded pass, members side by side in the channels) beside the same engine forced onto "
+    write("engine", rows, table, "Losses of P members on one batch of 64: `PopulationEngine.evaluate` (one call, by the route in the "
+          "table: the folded pass, members side by side in the channels, for the CNN; `vectorized_map` for the "
+          "dense-only MLP) beside the same engine forced onto "
           "`stateless_call` under `ops.vectorized_map`, and the per-member loop (assign the weights, call the model; "
           f"timed on {args.loop_members} members and scaled to P). Memory budget {args.memory_mb:g} MB (the default); "
           "on a CPU both engine routes run each chunk in in-graph slices of members whose widest layer output fits "
