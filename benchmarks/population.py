@@ -151,7 +151,7 @@ def engine_section(args) -> None:
           "dense-only MLP) beside the same engine forced onto "
           "`stateless_call` under `ops.vectorized_map`, and the per-member loop (assign the weights, call the model; "
           f"timed on {args.loop_members} members and scaled to P). Memory budget {args.memory_mb:g} MB (the default); "
-          "on a CPU both engine routes run each chunk in in-graph slices of members whose widest layer output fits "
+          "on a CPU the folded pass runs each chunk in in-graph slices of members whose widest layer output fits "
           "8 MB. "
           f"The three are timed in turn, {args.repeats} rounds after a warm-up, so a noisy host slows all of them "
           "alike; times are medians, the speed-up is the median (and range) of the rounds' loop / engine. "

@@ -120,16 +120,23 @@ def test_chunks_give_the_same_losses():
     chunked, _ = engine.evaluate(pop, x, y, available_bytes=3 * per)  # chunks of 3, the last one padded
     assert engine.chunk_size(16, 3 * per) == 3
     np.testing.assert_allclose(np.asarray(chunked), np.asarray(whole), atol=1e-6)
-    # in-graph slices of 2 members (the CPU cache slicing), shared and per-member batches
+    with pytest.raises(MemoryBudgetError, match="raise population.memory_mb"):
+        engine.evaluate(pop, x, y, available_bytes=per - 1)
+    # in-graph slices of 2 members (the CPU cache slicing of the folded pass), shared and per-member batches
+    model, shape = MODELS["conv"]
+    engine = PopulationEngine(model)
+    pop = rng.standard_normal((11, engine.size)).astype("float32")
+    x = rng.standard_normal((16, *shape)).astype("float32")
+    whole, _ = engine.evaluate(pop, x, y)
     sliced = PopulationEngine(model, cache_mb=2 * 4 * 16 * engine.widest / (1 << 20))
-    assert sliced.slice_size(16) == 2 and PopulationEngine(model, cache_mb=0).slice_size(16) is None
+    assert sliced.slice_size(16) == 2 and sliced.slice_size(16, chunk=320) == 10  # at most 32 slices
+    assert PopulationEngine(model, cache_mb=0).slice_size(16) is None
+    assert PopulationEngine(MODELS["gru"][0]).slice_size(16) is None  # vectorized_map is not sliced
     np.testing.assert_allclose(np.asarray(sliced.evaluate(pop, x, y)[0]), np.asarray(whole), atol=1e-6)
     stacks_x, stacks_y = rng.standard_normal((2, 16, *shape)).astype("float32"), rng.integers(0, 3, (2, 16))
     assign = rng.integers(0, 2, 11)
     np.testing.assert_allclose(np.asarray(sliced.evaluate(pop, stacks_x, stacks_y, member_batches=assign)[0]),
                                np.asarray(engine.evaluate(pop, stacks_x, stacks_y, member_batches=assign)[0]), atol=1e-6)
-    with pytest.raises(MemoryBudgetError, match="raise population.memory_mb"):
-        engine.evaluate(pop, x, y, available_bytes=per - 1)
 
 
 def test_gradients_are_each_members_own():

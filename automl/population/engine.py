@@ -115,6 +115,7 @@ class PopulationEngine:
     # CNN at P = 256 on 2 cores (2 MB L2 per core, 32 MB L3), chunks of 29: 0.23 s in slices of
     # 5 members (8 MB), 0.27 s in slices of 10 (16 MB), 0.29 s unsliced; slices of 1 lose again
     CACHE_MB = 8
+    MAX_SLICES = 32  # each slice is traced into the graph: bound its size
 
     def __init__(self, model: keras.Model, task: str = "classification", memory_mb: float = 2048,
                  jit: bool = False, folded: bool = True, cache_mb: float | None = None):
@@ -144,11 +145,13 @@ class PopulationEngine:
         forward = self.SAFETY * batch * self.activations + 2 * self.size
         return BYTES * ((3 * forward + 2 * self.size) if gradients else forward)
 
-    def slice_size(self, batch: int) -> int | None:
-        """Members per in-graph slice on this device (None: no slicing)."""
-        if not self.cache_bytes:
+    def slice_size(self, batch: int, chunk: int | None = None) -> int | None:
+        """Members per in-graph slice of a chunk (None: no slicing). Only the folded pass is
+        sliced (where it was measured to help), into at most MAX_SLICES slices per chunk."""
+        if not self.cache_bytes or self.folded is None:
             return None
-        return max(1, self.cache_bytes // (BYTES * batch * self.widest))
+        piece = max(1, self.cache_bytes // (BYTES * batch * self.widest))
+        return piece if chunk is None else max(piece, math.ceil(chunk / self.MAX_SLICES))
 
     def chunk_size(self, batch: int, available_bytes: int, gradients: bool = False) -> int:
         per = self.member_bytes(batch, gradients)
@@ -235,7 +238,7 @@ class PopulationEngine:
         batch = int(x.shape[1] if per_member else x.shape[0])
         most = self.chunk_size(batch, available_bytes or self.memory_bytes, gradients)
         chunk = math.ceil(count / math.ceil(count / most))  # equal chunks: the last one pads least
-        fn = self._function(per_member, gradients, chunk, self.slice_size(batch))
+        fn = self._function(per_member, gradients, chunk, self.slice_size(batch, chunk))
         nt = [v.value for v in self.model.non_trainable_variables]
         firsts, seconds = [], []
         for start in range(0, count, chunk):
