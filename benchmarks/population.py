@@ -171,16 +171,6 @@ def _interleaved(runs: dict, repeats: int) -> dict:
     return times
 
 
-def _timed(fn, repeats: int) -> float:
-    fn()  # warm-up: tracing and compilation
-    times = []
-    for _ in range(max(repeats, 1)):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 # -- nDES table ------------------------------------------------------------------------------
 def rnn_model(features: int):
     import keras

@@ -2,11 +2,11 @@
 
 A member is the model's trainable variables flattened into one vector (seed 000 L316; seed 001
 §5.2.3 keeps the whole population on the device as one tensor). `WeightTable` maps vectors to
-variables; `PopulationEngine` computes every member's loss on a batch with
-one folded pass where the model is a chain of common layers (`folded.py`: members side by
+variables; `PopulationEngine` computes every member's loss on a batch with one folded pass
+where the model is a chain of common layers with a convolution (`folded.py`: members side by
 side in the channels, a convolution of P members is one grouped convolution) and otherwise
-`model.stateless_call` under `ops.vectorized_map` (pfor under TensorFlow, vmap under JAX), in
-chunks that respect a memory budget. Non-trainable state (BatchNorm's moving statistics,
+with `model.stateless_call` under `ops.vectorized_map` (pfor under TensorFlow, vmap under
+JAX), in chunks that respect a memory budget. Non-trainable state (BatchNorm's moving statistics,
 normalisation constants) is not part of a member: every member is evaluated in inference
 mode with the model's current statistics, which is also how the chosen member is later
 tested and served, so training fitness and deployment agree.

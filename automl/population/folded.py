@@ -1,17 +1,17 @@
 """The member-folded forward pass: P members of a chain model in one pass of ordinary layer ops.
 
-Under `vectorized_map`, pfor vectorises every op of every layer and wraps each in transposes;
-for convolutions that costs more than the arithmetic (a small CNN, 256 members, 2 CPU cores:
-0.45 s, against 0.2 s here). Here the activations keep the member axis just before the
-channels, [B, ..., P, C], and the P members' weights are laid side by side, so that
+Member activations travel as [B, ..., P*C] (member p's channel c at p*C + c) and the P
+members' weights are laid side by side, so that
   - a Dense or Conv layer on the shared input batch is one layer with P times the units,
   - a Conv layer on member activations is one grouped convolution (groups = P),
   - a Dense layer on member activations is one batched matmul,
-  - pooling folds P into the channels, [B, ..., P*C]; activations act elementwise;
-    inference-mode BatchNorm broadcasts each member's scale and offset.
-It covers chains (each layer feeds the next) of the layers below, in float32, channels last,
-with at least one convolution. Any other model keeps the `vectorized_map` route, which handles
-every Keras layer.
+  - bias, pooling and inference-mode BatchNorm stay plain last-axis ops; activations act on
+    each member's own channels.
+The same arithmetic under `vectorized_map` ran slower for a small CNN (256 members, 2 CPU
+cores: 493 ms vs 266 ms here; benchmarks/population.py engine). For dense-only nets it is the
+other way round, so the pass covers chains (each layer feeds the next) of the layers below, in
+float32, channels last, with at least one convolution. Any other model keeps the
+`vectorized_map` route, which handles every Keras layer.
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class FoldedForward:
         nt_index = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
         self.steps, used, seen_weights = [], set(), False
         self.member_input = True  # whether member-stacked inputs ([P, B, ...]) can go through too
-        self.outputs = model.outputs[0].shape[-1] if model.outputs else None
+        self.outputs = model.outputs[0].shape[-1]
         for layer in chain_layers(model):
             if layer.compute_dtype != "float32":
                 raise Unsupported(f"layer {layer.name!r} computes in {layer.compute_dtype}")
@@ -96,7 +96,7 @@ class FoldedForward:
     @classmethod
     def of(cls, model: keras.Model, variables: list) -> "FoldedForward | None":
         """The folded pass for a chain with a convolution; None otherwise. Without one, the
-        folded layout only adds transposes around batched matmuls: the digits MLP at P = 4,173
+        folded layout only adds transposes around the batched matmuls: the digits MLP at P = 4,173
         took 0.17 s folded vs 0.10 s under vectorized_map (per-member batches of 64) and 0.55 s
         vs 0.44 s (one batch of 1,024, P = 2,000)."""
         try:
