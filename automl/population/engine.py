@@ -94,11 +94,6 @@ def layer_output_floats(model: keras.Model) -> list[int]:
     return sizes
 
 
-def activation_floats(model: keras.Model) -> int:
-    """Floats of activations one example needs in a forward pass."""
-    return _prod(model.inputs[0].shape[1:]) + sum(layer_output_floats(model))
-
-
 class PopulationEngine:
     """Losses (and accuracies, and optionally gradients) of P members of `model` on a batch.
 
@@ -125,8 +120,9 @@ class PopulationEngine:
         self.table = WeightTable(model)
         self.size = self.table.size
         self.memory_bytes = int(memory_mb * MB)
-        self.activations = activation_floats(model)
-        self.widest = max(layer_output_floats(model), default=1)
+        outputs = layer_output_floats(model)
+        self.activations = _prod(model.inputs[0].shape[1:]) + sum(outputs)  # floats per example, forward
+        self.widest = max(outputs, default=1)
         if cache_mb is None:
             cache_mb = 0 if on_accelerator() else self.CACHE_MB
         self.cache_bytes = int(cache_mb * MB)

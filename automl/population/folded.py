@@ -70,7 +70,7 @@ class FoldedForward:
     def __init__(self, model: keras.Model, variables: list):
         index = {id(v): i for i, v in enumerate(variables)}
         nt_index = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
-        self.steps, used, seen_weights = [], set(), False
+        self.steps, used = [], set()
         self.member_input = True  # whether member-stacked inputs ([P, B, ...]) can go through too
         self.outputs = model.outputs[0].shape[-1]
         for layer in chain_layers(model):
@@ -85,10 +85,9 @@ class FoldedForward:
             if kind in WEIGHTED and len(own) != WEIGHTED[kind](layer) or kind == "norm" and len(nts) != 2:
                 raise Unsupported(f"layer {layer.name!r} has frozen weights")
             if kind is None:
-                if own or seen_weights:
+                if used:  # this layer's or an earlier layer's weights: activations are per member
                     raise Unsupported(f"no folded form of {type(layer).__name__} ({layer.name!r})")
                 kind, self.member_input = "shared", False  # before any member weights: one call serves all
-            seen_weights = seen_weights or bool(own)
             self.steps.append((kind, layer, own, nts))
         if len(used) != len(variables):
             raise Unsupported("some population weights belong to no layer of the chain")
