@@ -73,6 +73,13 @@ class _Reporting:
         self.say(f"trial {trial.trial_id} done: {result}{best_text}")
 
 
+def keras_tuner_seed(seed: int) -> int:
+    """The seed to give Keras Tuner for our `seed`. Its oracles read 0 as "no seed"
+    (`seed or random.randint(1, 10000)`), so our default seed 0 would draw other trials in each
+    run; non-negative seeds are shifted off 0, one to one."""
+    return seed + 1 if seed >= 0 else seed
+
+
 def builtin_tuner(name: str, hypermodel: SpaceHyperModel, minimize_loss: bool, max_trials: int,
                   hyperband_max_epochs: int, hyperband_factor: int, seed: int, directory: str,
                   project_name: str, deadline: Deadline | None = None,
@@ -83,7 +90,7 @@ def builtin_tuner(name: str, hypermodel: SpaceHyperModel, minimize_loss: bool, m
     tuner_class = type(f"Reporting{base.__name__}", (_Reporting, base), {})
     settings = dict(max_epochs=hyperband_max_epochs, factor=hyperband_factor) if name == "hyperband" \
         else dict(max_trials=max_trials)
-    tuner = tuner_class(hypermodel, objective=objective, seed=seed, directory=directory,
+    tuner = tuner_class(hypermodel, objective=objective, seed=keras_tuner_seed(seed), directory=directory,
                         project_name=project_name, overwrite=False, **settings)
     # Each built-in tuner builds its own oracle in its constructor; the budget check is mixed into
     # that oracle's class afterwards rather than re-implementing the three constructors.

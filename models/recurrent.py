@@ -122,11 +122,15 @@ class _CellRNN(keras.layers.RNN):
 
     cell_class: type = None
     cell_args: tuple[str, ...] = ()
+    cell_name: str = None
 
     def __init__(self, units: int, **kwargs):
         cell_kwargs = {k: kwargs.pop(k) for k in self.cell_args if k in kwargs}
         kwargs.pop("cell", None)
-        super().__init__(self.cell_class(units, **cell_kwargs), **kwargs)
+        # A fixed cell name keeps the variable paths ("dmu0/dmu_cell/kernel_0") the same in every
+        # instance: Keras numbers automatic names per process ("dmu_cell_3"), and the DMU rule's
+        # multipliers, saved with the optimizer by path, must still match after a reload.
+        super().__init__(self.cell_class(units, name=self.cell_name, **cell_kwargs), **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -147,6 +151,7 @@ class DMU(_CellRNN):
 
     cell_class = DMUCell
     cell_args = ("hidden", "gate_bias", "negative_slope", "l2")
+    cell_name = "dmu_cell"
 
 
 @keras.saving.register_keras_serializable(package="automl")
@@ -155,3 +160,4 @@ class RHN(_CellRNN):
 
     cell_class = RHNCell
     cell_args = ("depth",)
+    cell_name = "rhn_cell"

@@ -40,5 +40,20 @@ def run_automl(*args, env=None, timeout=300, cwd=None):
     )
 
 
+def randomised(model, seed):
+    """Every weight, BatchNorm's gamma, beta and moving statistics included, set to seeded values unlike
+    any initialiser's, so that a weight left uncopied cannot match its source by chance."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        # BN: gamma, beta, moving mean and variance in [0.5, 1.5]; kernels small, so the softmax is not saturated
+        bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.set_weights([(rng.uniform(0.5, 1.5, w.shape) if bn else rng.normal(0, 0.2, w.shape)).astype(w.dtype)
+                           for w in layer.get_weights()])
+    return model
+
+
 def read_jsonl(path):
     return [json.loads(line) for line in open(path) if line.strip()]

@@ -1,6 +1,7 @@
 """Wall-clock budgets (`--budget`): parsing, the stop at a batch boundary, cut work never
 selected, finalising inside the budget, and resuming with more time."""
 import json
+import time
 
 import keras
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 from automl.budget import Deadline, parse_duration
 from automl.callbacks import Checkpointer, StopAtDeadline
-from conftest import read_jsonl, run_automl
+from conftest import read_jsonl
 from pipelines.cli import main
 from pipelines.export import export_run
 
@@ -98,23 +99,59 @@ def test_budget_ends_an_evolution_at_a_boundary_with_an_exportable_best(tmp_path
     records = read_jsonl(run / "log.jsonl")
     assert summary["trial"] not in summary["cut_trials"]
     assert all(r["val_accuracy"] is None for r in records if r["cut"])
+    # The epoch budget counts the epochs each trial completed, a cut trial's included.
+    assert summary["epochs_used"] == sum(r["epochs_trained"] for r in records)
     assert (export_run(run, tmp_path / "export") / "saved_model").is_dir()
 
 
-def test_resume_with_more_budget_continues_without_redoing(tmp_path):
+class TickingClock:
+    """time.monotonic for automl.budget and the CLI where each reading takes one second, so the
+    budget counts the deadline's readings (one per batch check); perf_counter reads without
+    ticking, so a validation pass lasts as many seconds as it has batches."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def monotonic(self) -> float:
+        self.t += 1.0
+        return self.t
+
+    def perf_counter(self) -> float:
+        return self.t
+
+
+def test_resume_with_more_budget_continues_without_redoing(tmp_path, tiny_arch, monkeypatch, capsys):
+    import types
+
+    import automl.budget
+    import automl.callbacks
+    import pipelines.cli
+
+    clock = TickingClock()
+    monkeypatch.setattr(automl.budget, "time", types.SimpleNamespace(monotonic=clock.monotonic, time=time.time))
+    monkeypatch.setattr(pipelines.cli, "time", types.SimpleNamespace(monotonic=clock.monotonic))
+    monkeypatch.setattr(automl.callbacks, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     run = tmp_path / "run"
-    epochs = ["--set", "train.epochs=500"]          # far more than either budget allows
-    first = run_automl("train", "--out", str(run), "--budget", "25s", *epochs)
-    assert first.returncode == 0, first.stderr
+    # Digits: 9 training and 3 validation batches of 128 per epoch, then a progress line reads the
+    # time left; a 3 s validation pass keeps back 3 + (1 + 360/287) * 3 = 9.8 s. 40 s: epochs 1
+    # and 2 complete (t = 28, plus the progress line), epoch 3 stops at its 3rd batch (40 - 31 - 9.8 < 0).
+    assert main(["train", "--out", str(run), "--arch", tiny_arch, "--set", "train.epochs=500",   # far too many
+                 "--budget", "40s"]) == 0
     before = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert before["epoch"] == 2 and before["cut_epoch"] == 3 and not before["finished"]
     assert json.loads((run / "summary.json").read_text())["budget"]["ended_by"] == "budget"
-    resumed = run_automl("train", "--resume", "--out", str(run), "--budget", "25s")
-    assert resumed.returncode == 0, resumed.stderr
+    capsys.readouterr()
+    # 25 s more: epoch 3 again from its start (t = 3 to 15, then the progress line at 16); epoch 4
+    # stops at its 1st batch (25 - 16 - 9.8 < 0).
+    assert main(["train", "--resume", "--out", str(run), "--budget", "25s"]) == 0
+    assert "resuming after epoch 2/500" in capsys.readouterr().err
     after = json.loads((run / "checkpoints" / "state.json").read_text())
     assert after["history"][: len(before["history"])] == before["history"]          # completed epochs kept
-    assert after["epoch"] > before["epoch"] and not after["finished"]
+    assert [h["epoch"] for h in after["history"]] == [1, 2, 3]                      # the cut one redone once
+    assert after["epoch"] == 3 and after["cut_epoch"] == 4 and not after["finished"]
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["budget"]["ended_by"] == "budget" and summary["epochs"] == after["epoch"]
+    assert summary["budget"]["ended_by"] == "budget" and summary["epochs"] == 3
+    assert summary["budget"]["budget_seconds"] == 25
     assert json.loads((run / "meta.json").read_text())["budgets"] == ["25s"]
 
 

@@ -84,6 +84,14 @@ def test_datasets_list(capsys):
     assert "digits" in out and "mnist5k" in out and "cifar10" in out
 
 
+def test_datasets_info_prints_the_split_sizes(capsys):
+    # test ceil(0.2 * 1797) = 360, validation ceil(0.2 * 1437) = 288, train 1797 - 648 = 1149
+    assert main(["datasets", "info", "digits"]) == 0
+    lines = [line.split(None, 1) for line in capsys.readouterr().out.splitlines()]
+    assert dict(lines) == {"name": "digits", "kind": "digits", "input_shape": "[8, 8, 1]", "classes": "10",
+                           "train": "1149", "validation": "288", "test": "360"}
+
+
 def test_missing_data_is_reported_before_tensorflow_loads(tmp_path):
     # TensorFlow's import prints its oneDNN banner to stderr; one line means the check ran
     # first, so the failure comes in about a second rather than after the import.

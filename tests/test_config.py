@@ -33,6 +33,49 @@ def test_user_file_and_overrides_layer_on_top(tmp_path):
     assert cfg.train.optimizer == "adam"
 
 
+def test_set_merges_into_nested_sections_and_keeps_the_siblings(tmp_path):
+    user = tmp_path / "mine.yaml"
+    user.write_text("train:\n  phs:\n    friction: 0.3\n")
+    cfg = configs.load_config("train", str(user), ["train.phs.mass=5", "epochs=7", "data.image_size=[8, 12]"])
+    phs = cfg.train.phs
+    assert phs.mass == 5.0 and isinstance(phs.mass, float)          # an integer where a number is due
+    assert phs.friction == 0.3                                      # the file's value under the --set
+    assert (phs.learning_rate, phs.brake_factor, phs.discretization) == (0.1, 50.0, "semi_implicit")  # defaults
+    assert cfg.train.epochs == 7                                    # the `epochs` shorthand is train.epochs
+    assert cfg.train.learning_rate == 1e-3 and cfg.data.batch_size == 128
+    assert cfg.data.image_size == [8, 12]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs=true", r"--set train.epochs=true: 'train.epochs' must be an integer, got True"),
+    ("train.epochs=2.5", r"'train.epochs' must be an integer, got 2.5"),
+    ("train.learning_rate=false", r"'train.learning_rate' must be a number, got False"),
+    ("data.download=1", r"'data.download' must be true or false, got 1"),
+    ("data.image_size=8", r"'data.image_size' must be a list, got 8"),
+    ("train.phs.monitor=batch", r"'train.phs.monitor' must be one of 'running', 'epoch', got 'batch'"),
+])
+def test_set_values_of_the_wrong_type_are_refused_naming_flag_and_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        configs.load_config("train", None, [override])
+
+
+def test_preset_layers_between_the_defaults_and_the_user_file(tmp_path):
+    thesis = configs.load_config("search")
+    quick = configs.load_config("search", preset="quick")
+    # configs/search.yaml: n_Λ = 4, n_M = 7, 20 epochs, ζ = 1e8; search_quick.yaml: 3, 1, 12, 1e7
+    assert (thesis.resbuilder.insertions, thesis.resbuilder.morph_steps, thesis.resbuilder.epochs,
+            thesis.resbuilder.zeta) == (4, 7, 20, 1e8)
+    assert (quick.resbuilder.insertions, quick.resbuilder.morph_steps, quick.resbuilder.epochs,
+            quick.resbuilder.zeta) == (3, 1, 12, 1e7)
+    assert quick.resbuilder.lambda_lasso == thesis.resbuilder.lambda_lasso     # unlisted keys stay the thesis'
+    user = tmp_path / "mine.yaml"
+    user.write_text("resbuilder:\n  epochs: 2\n")
+    mine = configs.load_config("search", str(user), ["resbuilder.insertions=5"], preset="quick")
+    assert (mine.resbuilder.insertions, mine.resbuilder.morph_steps, mine.resbuilder.epochs) == (5, 1, 2)
+    with pytest.raises(ConfigError, match="unknown preset 'fast'"):
+        configs.load_config("search", preset="fast")
+
+
 @pytest.mark.parametrize("text, message", [
     ("train:\n  epocs: 3\n", r"mine.yaml: unknown key 'train.epocs'"),
     ("train:\n  epochs: three\n", r"mine.yaml: 'train.epochs' must be an integer, got 'three'"),

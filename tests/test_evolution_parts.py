@@ -174,11 +174,29 @@ def test_residual_space_inherits_by_name_and_inserts_near_identity_blocks():
     child = space.mutate(parent_genome, "add_block", rng)
     parent = build_model(space.spec(parent_genome), (8, 8, 1), 10)
     model = build_model(space.spec(child.genome), (8, 8, 1), 10)
+    fresh = {layer.name: layer.get_weights() for layer in model.layers}
     fraction = inherit(child.plan, parent, model, space.spec(child.genome), space.spec(parent_genome), 1e-2)
-    assert 0 < fraction < 1
-    block = space.spec(child.genome).blocks()[0]
-    kernel = model.get_layer(f"block{block.id}_conv1").get_weights()[0]
-    assert abs(np.mean(np.abs(kernel)) - 1e-2) < 3e-3                                # ResBuilder's start
+    (new,) = {b.id for b in space.spec(child.genome).blocks()} - {b.id for b in space.spec(parent_genome).blocks()}
+    sizes = {layer.name: sum(w.size for w in layer.get_weights()) for layer in model.layers}
+    inserted = [name for name in sizes if name.startswith(f"block{new}_")]
+    assert inserted and sizes[f"block{new}_conv1"] > 0
+    # Every layer but the inserted block's keeps its name and shape, so it is the parent's; the
+    # share copied is everything but the inserted block.
+    for layer in model.layers:
+        if layer.name not in inserted and sizes[layer.name]:
+            assert all(np.array_equal(a, b) for a, b in zip(layer.get_weights(),
+                                                             parent.get_layer(layer.name).get_weights()))
+    assert fraction == pytest.approx(1 - sum(sizes[n] for n in inserted) / sum(sizes.values()), rel=1e-12)
+    # ResBuilder's start: its two convs drawn N(0, sigma) with E|w| = 1e-2, sigma = 1e-2 * sqrt(pi / 2),
+    # from the rng seeded by the trial (0 here), conv1 first; the rest of the block stays fresh.
+    rng = np.random.default_rng(0)
+    for part in ("conv1", "conv2"):
+        kernel = model.get_layer(f"block{new}_{part}").get_weights()[0]
+        np.testing.assert_array_equal(kernel, rng.normal(0.0, 1e-2 * np.sqrt(np.pi / 2), kernel.shape)
+                                      .astype(kernel.dtype))
+    for name in inserted:
+        if name not in (f"block{new}_conv1", f"block{new}_conv2"):
+            assert all(np.array_equal(a, b) for a, b in zip(model.get_layer(name).get_weights(), fresh[name]))
 
 
 # -- the oracle, driven by hand --------------------------------------------------------
@@ -251,6 +269,7 @@ def test_population_mode_serves_many_workers_and_ages_out_the_oldest(tmp_path):
         done += 1
     assert oracle.evo["used_epochs"] == 32 and done == 8
     assert oracle.evo["population"] == ["05", "06", "07"]           # aging: the last P, whatever the fitness
+    assert oracle.evo["best"] == "07"                                # 0.35, the best ever (00 had 0.3)
     assert len(set(oracle.evo["seen"])) == len(oracle.evo["seen"]) == 8
 
 
@@ -285,9 +304,14 @@ def test_pareto_ranking():
     points = [(0.9, 100.0), (0.8, 10.0), (0.7, 50.0), (0.95, 1000.0), (0.6, 5.0)]
     assert fronts(points)[0] == [0, 1, 3, 4] and fronts(points)[1] == [2]
     distance = crowding(points, fronts(points)[0])
-    assert distance[3] == distance[4] == float("inf") and 0 < distance[0] < float("inf")
+    # Front 0 sorted by accuracy: 4 (0.6), 1 (0.8), 0 (0.9), 3 (0.95), range 0.35; by FLOPs: 4 (5),
+    # 1 (10), 0 (100), 3 (1000), range 995. Interior: 1 = 0.3/0.35 + 95/995, 0 = 0.15/0.35 + 990/995.
+    assert distance[3] == distance[4] == float("inf")
+    assert distance[1] == pytest.approx((0.9 - 0.6) / 0.35 + (100 - 5) / 995, rel=1e-12)
+    assert distance[0] == pytest.approx((0.95 - 0.8) / 0.35 + (1000 - 10) / 995, rel=1e-12)
     keys = nsga_keys(points)
-    assert min(range(5), key=lambda i: keys[i]) in (3, 4) and keys[2][0] == 1
+    assert keys[2] == (1, -float("inf"))                             # alone in its front: an extreme
+    assert sorted(range(5), key=lambda i: keys[i]) == [3, 4, 0, 1, 2]  # extremes, then 0 (1.42), 1 (0.95)
 
 
 def test_pareto_needs_a_population():

@@ -9,9 +9,17 @@ import sys
 import time
 from pathlib import Path
 
+import keras
+import numpy as np
+import pytest
+
+from automl.evolution.space import ConvStackSpace
 from conftest import read_jsonl, run_automl
+from models.preprocess import Preprocess
 from pipelines.cli import main
+from pipelines.datasets import load_dataset
 from pipelines.export import export_run
+from pipelines.rundir import RunDir
 
 TINY = ["--set", "evolution.epochs_per_trial=2", "--set", "evolution.batch_size=128",
         "--set", "evolution.final_epochs=2", "--set", "evolution.final_boundaries=[1]",
@@ -30,18 +38,48 @@ def test_serial_search_logs_every_trial_and_exports_its_best(tmp_path):
     records = read_jsonl(run / "log.jsonl")
     assert summary["strategy"] == "evolution" and summary["epochs_used"] == 8 == sum(r["epochs"] for r in records)
     assert [r["trial"] for r in records] == sorted({r["trial"] for r in records})     # each trial once, in order
-    assert records[0]["role"] == "initial" and records[0]["epochs"] == 0
+    assert records[0]["role"] == "initial" and records[0]["epochs"] == 0 and records[0]["inherited_fraction"] == 0
+    trials = trials_on_disk(run)
+    meta = json.loads((run / "meta.json").read_text())
+    space = ConvStackSpace()
     for r in records[1:]:
-        assert r["parent"] and r["mutation"] and 0 <= r["inherited_fraction"] <= 1 and r["genome"]
+        assert r["parent"] and r["mutation"] and r["genome"]
+        # The logged share inherited, recounted from the trial's plan on the child's layers:
+        # copied kernels, BN vectors and the head over every weight of the net.
+        plan = json.loads(trials[f"trial_{r['trial']}"]["hyperparameters"]["values"]["plan"])
+        child = space.build(r["genome"], meta["dataset"]["input_shape"], 10, Preprocess(**meta["preprocess"]))
+        size = {layer.name: sum(int(w.size) for w in layer.get_weights()) for layer in child.layers}
+        copied = sum(size[f"conv{j}"] * kernel + size[f"conv{j}_bn"] * rest
+                     for j, (source, kernel, rest) in enumerate(plan["blocks"]) if source is not None)
+        copied += size["head_out"] * plan["head"]
+        assert r["inherited_fraction"] == pytest.approx(copied / sum(size.values()), rel=1e-12)
     assert len({json.dumps(r["genome"]) for r in records}) == len(records)            # novelty
     assert summary["trial"] == records[-1]["best_trial"]
-    assert summary["checkpoints"][0]["epochs"] == 4 and "test_accuracy" in summary["checkpoints"][0]
-    assert all(t["status"] == "COMPLETED" for t in trials_on_disk(run).values())
-    assert (run / "accuracy_vs_flops.png").stat().st_size > 0 and "(best)" in (run / "history.md").read_text()
+    # Checkpoint 4: the best when the used epochs first reached 4.
+    at_mark = next(r for r in records if r["epochs_used"] >= 4)
+    assert summary["checkpoints"][0]["epochs"] == 4 and summary["checkpoints"][0]["trial"] == at_mark["best_trial"]
+    assert all(t["status"] == "COMPLETED" for t in trials.values())
+    assert (run / "accuracy_vs_flops.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = (run / "history.md").read_text()
+    best_rows = [line for line in history.splitlines() if "**(best)**" in line]
+    assert len(best_rows) == 1 and best_rows[0].startswith(f"| {summary['trial']} **(best)**")
+    assert sum(line.startswith("| ") and line[2:3].isdigit() for line in history.splitlines()) == len(records)
+    # The best net as exported and as tested: best.keras is the final training's net, and its
+    # accuracy on the test split (a count over the test images) is the summary's.
+    data = load_dataset("digits", RunDir(run).load_config("search").data)
+    best = keras.models.load_model(run / "best.keras")
+    predicted = best.predict(data.x_test.astype("float32"), batch_size=128, verbose=0)
+    assert summary["test_accuracy"] == pytest.approx(np.mean(predicted.argmax(axis=1) == data.y_test), abs=1e-6)
+    np.testing.assert_allclose(
+        keras.models.load_model(run / "final" / f"{summary['trial']}.keras").predict(data.x_test[:32], verbose=0),
+        predicted[:32], rtol=1e-5, atol=1e-6)
     out = export_run(run, tmp_path / "export")
     assert (out / "saved_model" / "saved_model.pb").exists()
+    np.testing.assert_allclose(keras.models.load_model(out / "model.keras").predict(data.x_test[:32], verbose=0),
+                               predicted[:32], rtol=1e-5, atol=1e-6)
     report = run_automl("report", str(run))
-    assert report.returncode == 0 and "trial" in report.stdout
+    assert report.returncode == 0 and f"best: trial {summary['trial']}: " in report.stdout
+    assert all(f"{r['val_accuracy']:.4f}" in report.stdout for r in records)
 
 
 def test_no_inheritance_baseline_inherits_nothing(tmp_path):
@@ -121,6 +159,8 @@ def test_distributed_chief_and_two_workers_survive_a_killed_worker(tmp_path):
     assert sum(r["epochs"] for r in records) == 18
     summary = json.loads((run / "summary.json").read_text())
     assert summary["trials"] == len(records) and (run / "best.keras").exists()
+    # Regularized evolution keeps the best ever (the first of equals, in the order trials ended).
+    assert summary["trial"] == max(records, key=lambda r: r["val_accuracy"])["trial"]
 
 
 def test_residual_space_and_pareto_population(tmp_path):
@@ -132,11 +172,12 @@ def test_residual_space_and_pareto_population(tmp_path):
     records = read_jsonl(run / "log.jsonl")
     assert all(r["genome"]["stem_filters"] <= 32 for r in records)                   # ResNetSpec genomes
     summary = json.loads((run / "summary.json").read_text())
-    front = [r for r in records if r["trial"] in summary["pareto_front"]]
-    assert front and summary["trial"] in summary["pareto_front"]
-    for f in front:                                                                   # nothing dominates the front
-        assert not any(r["val_accuracy"] >= f["val_accuracy"] and r["flops"] <= f["flops"]
-                       and (r["val_accuracy"], r["flops"]) != (f["val_accuracy"], f["flops"]) for r in records)
+    assert summary["trial"] in summary["pareto_front"]
+    # The front is exactly the records that nothing dominates (at least as good on both, better on one).
+    undominated = [f["trial"] for f in records
+                   if not any(r["val_accuracy"] >= f["val_accuracy"] and r["flops"] <= f["flops"]
+                              and (r["val_accuracy"], r["flops"]) != (f["val_accuracy"], f["flops"]) for r in records)]
+    assert sorted(summary["pareto_front"]) == sorted(undominated)
 
 
 def test_bad_evolution_settings_fail_in_one_line(tmp_path, capsys):

@@ -1,10 +1,13 @@
-"""Default training on digits, export, and serving from a fresh process."""
+"""Default training on digits, export, and serving from a fresh process: the README's quality bar
+for the defaults (>= 97% test accuracy), so marked slow (`python -m pytest -m slow`); the export's
+exactness is guarded in the default run by tests/test_foundation_export.py on a hand-made run."""
 import json
 import subprocess
 import sys
 
 import keras
 import numpy as np
+import pytest
 
 from conftest import run_automl
 from pipelines.cli import main
@@ -20,6 +23,7 @@ np.save(sys.argv[3], list(out.values())[0].numpy())
 """
 
 
+@pytest.mark.slow
 def test_default_training_reaches_97_percent_and_serves_identically(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--dataset", "digits", "--out", str(run), "--quiet"]) == 0

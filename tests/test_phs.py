@@ -7,6 +7,7 @@ import pytest
 from automl.optimizers import GoalOrientedBraking, PortHamiltonian
 from conftest import read_jsonl, run_automl
 from pipelines.cli import main
+from pipelines.rundir import RunDir
 
 
 def run_quadratic(optimizer, steps, w0=1.0, k=1.0):
@@ -21,11 +22,12 @@ def run_quadratic(optimizer, steps, w0=1.0, k=1.0):
 
 def test_frictionless_unit_mass_follows_the_analytic_solution():
     # gamma = 0, m = 1: w'' = -k w, so w(t) = w0 cos(sqrt(k) t), with t = alpha * steps.
-    alpha, k, steps = 1e-3, 4.0, 3000
+    # 1,600 steps reach t = 1.6, just past half a period (pi / 2): w swings from +1 to -1.
+    alpha, k, steps = 1e-3, 4.0, 1600
     path = run_quadratic(PortHamiltonian(alpha, mass=1.0, friction=0.0), steps, k=k)
     t = alpha * np.arange(1, steps + 1)
     np.testing.assert_allclose(path, np.cos(np.sqrt(k) * t), atol=5e-3)
-    assert path.min() < -0.9   # it really oscillates through the minimum: no friction, no decay
+    assert path.min() < -0.99   # it swings through the minimum to the far side: no friction, no decay
 
 
 def test_high_friction_limit_is_gradient_descent_with_step_alpha_over_gamma():
@@ -36,14 +38,74 @@ def test_high_friction_limit_is_gradient_descent_with_step_alpha_over_gamma():
     np.testing.assert_allclose(phs, sgd, rtol=1e-4)
 
 
+def _steps(opt, w0, k, steps, brake_after=None, factor=1.0):
+    """Minimise L = sum(k w^2) / 2 with `opt`; (w, p) after every step, braking once after step `brake_after`."""
+    w = keras.Variable(np.array(w0, "float32"))
+    out = []
+    for step in range(steps):
+        opt.apply_gradients([(k * w.value, w)])
+        out.append((w.numpy().copy(), opt.momenta[0].numpy().copy()))
+        if step + 1 == brake_after:
+            assert opt.brake(factor)
+    return out
+
+
+def _reference(discretization, w0, k, steps, alpha, m, gammas):
+    """eq. (3.2) (explicit) or its semi-implicit variant in float64; gammas[i] is the friction of step i."""
+    w, p = np.array(w0, float), np.zeros(len(w0))
+    out = []
+    for gamma in gammas[:steps]:
+        g = k * w
+        if discretization == "explicit":
+            w, p = w + alpha / m * p, p - alpha * gamma / m * p - alpha * g
+        else:
+            p = (p - alpha * g) / (1 + alpha * gamma / m)
+            w = w + alpha / m * p
+        out.append((w, p))
+    return out
+
+
 def test_explicit_step_is_eq_3_2_literally():
+    # w_{k+1} = w_k + (a/m) p_k ; p_{k+1} = p_k - a(g/m) p_k - a k w_k  (a=0.1, m=2, g=0.5, k=3, w0=1):
+    # step 1: w = 1, p = -0.3; step 2: w = 1 + 0.05 * -0.3 = 0.985, p = -0.3 + 0.025*0.3 - 0.3 = -0.5925;
+    # step 3: w = 0.985 - 0.05 * 0.5925 = 0.955375, p = -0.5925 * 0.975 - 0.3 * 0.985 = -0.8731875
     alpha, m, gamma, k = 0.1, 2.0, 0.5, 3.0
     opt = PortHamiltonian(alpha, mass=m, friction=gamma, discretization="explicit")
-    path = run_quadratic(opt, 2, w0=1.0, k=k)
-    w, p = 1.0, 0.0
-    for _ in range(2):
-        w, p = w + alpha / m * p, p - alpha * gamma / m * p - alpha * k * w
-    assert path[-1] == pytest.approx(w, rel=1e-6)
+    got = _steps(opt, [1.0], k, 3)
+    hand = [(1.0, -0.3), (0.985, -0.5925), (0.955375, -0.8731875)]
+    for (w, p), (w_hand, p_hand) in zip(got, hand):
+        assert w[0] == pytest.approx(w_hand, rel=1e-6) and p[0] == pytest.approx(p_hand, rel=1e-6)
+
+
+def test_semi_implicit_steps_match_the_update_worked_by_hand():
+    # p_{k+1} = (p_k - a k w_k) / (1 + a g / m) ; w_{k+1} = w_k + (a/m) p_{k+1}  (a=0.1, m=2, g=0.5, k=3):
+    # step 1 from w0 = 1: p = -0.3 / 1.025 = -0.29268293, w = 1 - 0.05 * 0.29268293 = 0.98536585.
+    alpha, m, gamma, k = 0.1, 2.0, 0.5, 3.0
+    opt = PortHamiltonian(alpha, mass=m, friction=gamma)
+    got = _steps(opt, [1.0, -2.0], k, 4)
+    assert got[0][1][0] == pytest.approx(-0.3 / 1.025, rel=1e-6)
+    assert got[0][0][0] == pytest.approx(1 - 0.05 * 0.3 / 1.025, rel=1e-6)
+    for (w, p), (w_ref, p_ref) in zip(got, _reference("semi_implicit", [1.0, -2.0], k, 4, alpha, m, [gamma] * 4)):
+        np.testing.assert_allclose(w, w_ref, rtol=1e-6)
+        np.testing.assert_allclose(p, p_ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("discretization", ["semi_implicit", "explicit"])
+def test_the_braked_friction_is_the_one_the_next_steps_use(discretization):
+    # Two steps at g = 0.2, brake x10, two steps at g = 2.0; mass 2 and friction enter only as g/m.
+    alpha, m, gamma, k, factor = 0.1, 2.0, 0.2, 1.5, 10.0
+    opt = PortHamiltonian(alpha, mass=m, friction=gamma, discretization=discretization)
+    got = _steps(opt, [1.0, 0.5], k, 4, brake_after=2, factor=factor)
+    ref = _reference(discretization, [1.0, 0.5], k, 4, alpha, m, [gamma, gamma, gamma * factor, gamma * factor])
+    for (w, p), (w_ref, p_ref) in zip(got, ref):
+        np.testing.assert_allclose(w, w_ref, rtol=1e-6)
+        np.testing.assert_allclose(p, p_ref, rtol=1e-6)
+    assert float(opt.friction.numpy()) == pytest.approx(2.0, rel=1e-6) and int(opt.brake_step.numpy()) == 2
+    # The config keeps the initial friction (a reloaded optimizer restores the braked one from its variables).
+    config = opt.get_config()
+    assert (config["mass"], config["friction"], config["discretization"]) == (m, gamma, discretization)
+    again = PortHamiltonian.from_config(config)
+    assert (again.mass, again.initial_friction, again.discretization) == (m, gamma, discretization)
 
 
 def test_semi_implicit_stays_stable_where_explicit_blows_up():
@@ -52,6 +114,8 @@ def test_semi_implicit_stays_stable_where_explicit_blows_up():
     implicit = run_quadratic(PortHamiltonian(alpha, mass=m, friction=gamma), 200)
     assert not np.isfinite(explicit[-1]) or abs(explicit[-1]) > 1e6
     assert abs(implicit[-1]) < 1e-3 and np.all(np.isfinite(implicit))
+    reference = [w[0] for w, _ in _reference("semi_implicit", [1.0], 1.0, 200, alpha, m, [gamma] * 200)]
+    np.testing.assert_allclose(implicit, reference, rtol=1e-4, atol=1e-8)
 
 
 class _FakeModel:
@@ -78,6 +142,25 @@ def test_braking_fires_exactly_once_at_the_goal(mode, goal, brake_batch):
     assert float(opt.friction.numpy()) == pytest.approx(0.1 * 50)   # multiplied once, not per batch
     assert int(opt.brake_step.numpy()) == brake_batch + 1
     assert cb.braked_at["epoch"] == 1
+
+
+@pytest.mark.parametrize("mode, goal, losses, target", [
+    ("absolute", 0.25, [1.0, 0.5, 0.25, 0.1], 0.25),
+    ("relative", 0.75, [2.0, 3.0, 0.5, 0.1], 0.5),   # (1 - 0.75) * L0 with L0 = 2.0, the first batch's loss
+])
+def test_braking_fires_when_the_loss_reaches_the_goal_exactly(mode, goal, losses, target):
+    # "upon reaching this target" (ref §2b.2): loss <= target brakes, so a loss equal to it does.
+    opt = _built_optimizer()
+    cb = GoalOrientedBraking(goal, factor=5, goal_mode=mode, stream=False)
+    cb.set_model(_FakeModel(opt))
+    cb.on_epoch_begin(0)
+    for batch, loss in enumerate(losses):
+        opt.iterations.assign(batch + 1)
+        cb.on_train_batch_end(batch, {"loss": loss})
+        assert opt.is_braked == (batch >= 2), batch
+    assert float(opt.initial_loss.numpy()) == losses[0]
+    assert cb.braked_at == {"epoch": 1, "step": 3, "loss": target, "target": target}
+    assert float(opt.friction.numpy()) == pytest.approx(0.1 * 5, rel=1e-6)
 
 
 def test_epoch_monitor_waits_for_the_epoch_mean():
@@ -147,6 +230,14 @@ def test_cli_phs_go_trains_brakes_logs_and_exports(tmp_path, tiny_arch):
     assert record["braking"] == {"epoch": 1, "step": 1, "friction": pytest.approx(0.1 * 50)}
     exported = run_automl("export", str(run), "--out", str(tmp_path / "export"))   # fresh process
     assert exported.returncode == 0, exported.stderr
+    # The exported .keras file is the run's best model with its braked optimizer, and predicts as it does.
+    best = keras.models.load_model(run / "best.keras")
+    again = keras.models.load_model(tmp_path / "export" / "model.keras")
+    assert isinstance(again.optimizer, PortHamiltonian) and again.optimizer.is_braked
+    assert float(again.optimizer.friction.numpy()) == pytest.approx(0.1 * 50, rel=1e-6)
+    assert again.optimizer.mass == 10.0 and again.optimizer.discretization == "semi_implicit"
+    x = np.random.default_rng(0).uniform(0, 16, (16, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(again.predict(x, verbose=0), best.predict(x, verbose=0), atol=1e-6)
 
 
 def test_cli_rejects_bad_phs_values(capsys):
@@ -164,7 +255,9 @@ def test_divergence_stops_with_a_clear_message(tmp_path, tiny_arch, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "training diverged" in err and "Traceback" not in err
-    assert (tmp_path / "run" / "config.yaml").exists()      # the run is kept for inspection
+    # The run is kept for inspection, with the settings that diverged (αγ/m = 0.1 * 10 / 0.001 = 1000 > 2).
+    phs = RunDir(tmp_path / "run").load_config().train.phs
+    assert (phs.discretization, phs.mass, phs.friction, phs.learning_rate) == ("explicit", 0.001, 10.0, 0.1)
 
 
 def test_braking_epoch_is_the_first_braked_epoch_even_with_float32_friction():

@@ -67,11 +67,14 @@ def test_leea_elites_crossover_and_mutation():
         assert from_parent.all()
         # and from two parents, not a copy, for most children
     mixed = [len({i for i in range(n_t) if np.isclose(c, truncation[i]).any()}) >= 2 for c in after[n_e:n_e + n_c]]
-    assert np.mean(mixed) > 0.5
+    assert np.mean(mixed) >= 0.9  # a copy needs both parents equal or all 6 genes from one (2 / 64)
+    steps = []
     for mutant in after[n_e + n_c:]:  # a truncation member plus sigma N(0, I)
         step = mutant[None] - truncation
         nearest = np.abs(step).sum(axis=1).argmin()
-        assert 0.002 < np.std(step[nearest]) < 0.05
+        steps.append(step[nearest])
+    # 8 mutants x 6 genes of sigma N(0, 1): the RMS step is sigma to 10% (one sd, 1 / sqrt(2 * 48))
+    assert np.sqrt(np.mean(np.square(steps))) == pytest.approx(0.01, rel=0.2)
     inherited = np.asarray(leea.state["inherited"])
     np.testing.assert_allclose(inherited[:n_e], -losses[order[:n_e]], rtol=1e-5)
 
@@ -92,7 +95,9 @@ def test_leea_sigma_modes():
     sigmas = np.asarray(leea.state["sigma"])
     n_e, n_c, n_m, _ = leea.counts
     assert np.all(sigmas[:n_e + n_c] == pytest.approx(0.01))  # means of equal parents
-    assert not np.allclose(sigmas[n_e + n_c:], 0.01)  # mutants carry their own mutated sigma
+    # mutants carry their own sigma * exp(tau N(0, 1)), tau = 1 / sqrt(6 weights): all moved, none wildly
+    log_ratio = np.log(sigmas[n_e + n_c:] / 0.01) * np.sqrt(6)
+    assert np.all(np.abs(log_ratio) > 1e-3) and np.all(np.abs(log_ratio) < 4)
 
 
 def test_ndes_selection_path_and_bounds():
@@ -171,7 +176,7 @@ def test_cosyne_permutes_columns_and_keeps_genes():
         assert np.isclose(kid[None], pool).any(axis=0).all()
 
 
-def test_es_selection_and_elitism():
+def test_es_truncation_takes_the_mu_best_and_rank_and_fitness_prefer_lower_losses():
     es = MuLambdaES(population_size=10, parent_fraction=0.3, selection="truncated")
     losses = np.array([5.0, 1.0, 3.0, 0.5, 9.0, 2.0, 7.0, 4.0, 6.0, 8.0])
     assert list(es.select(losses, np.random.default_rng(0))) == [3, 1, 5]
@@ -208,22 +213,41 @@ OPTIMIZERS = {
 }
 
 
+# final / start MSE after 15 epochs, measured with optimizer and model seeds 0, 1, 2, 3:
+#   leea 0.10 0.047 0.30 0.19      ndes 7.6e-6 1.0e-5 3.8e-5 5.8e-6   ndes-g 3.1e-7 2.8e-7 3.3e-6 2.7e-7
+#   ndes-b 6.8e-4 3.6e-4 9.9e-4 1.4e-3   de 0.014 0.0069 0.046 0.030   cosyne 2.0e-3 6.8e-4 4.6e-3 6.0e-3
+#   es 3.6e-4 3.3e-5 1.8e-3 1.1e-3      de-dct 2.6e-14 1.9e-12 1.9e-11 4.5e-12
+# The bound is about 10x the worst seed (the run is seeded 0; another platform's rounding can
+# send it down another seed's path); LEEA's 10x would exceed 1, so it gets the worst seed's 0.30
+# with a little room.
+CONVEX_RATIO = {"leea": 0.4, "ndes": 4e-4, "ndes-g": 3e-5, "ndes-b": 1.5e-2, "de": 0.45, "cosyne": 0.06,
+                "es": 0.02, "de-dct": 2e-10}
+
+
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_each_optimizer_reduces_a_convex_loss(name):
     x, y = _linear_problem()
     model = _linear_model()
     start = _mse(model, x, y)
     state = OPTIMIZERS[name]().fit(model, (x, y), (x, y), epochs=15, task="regression")
-    assert _mse(model, x, y) < 0.5 * start, state["history"][-1]
+    assert _mse(model, x, y) < CONVEX_RATIO[name] * start, state["history"][-1]
 
 
-@pytest.mark.parametrize("name", ["leea", "ndes", "ndes-g", "ndes-b", "de", "cosyne", "es"])
+# validation accuracy after 6 epochs, seeds 0, 1, 2, 3 (chance 0.1): leea .355 .395 .355 .330,
+# ndes .220 .415 .270 .355, ndes-g .365 .505 .530 .555, ndes-b .280 .370 .340 .340, de .310 .320
+# .390 .285, cosyne .375 .330 .355 .470, es .360 .255 .335 .275. The bound: the worst seed less
+# about 0.05 (1.5 standard deviations of an accuracy on 200 samples).
+CLASSIFIER_ACCURACY = {"leea": 0.28, "ndes": 0.2, "ndes-g": 0.3, "ndes-b": 0.23, "de": 0.24, "cosyne": 0.28,
+                       "es": 0.2}
+
+
+@pytest.mark.parametrize("name", list(CLASSIFIER_ACCURACY))
 def test_each_optimizer_trains_a_tiny_classifier(name):
     train, val = _digits()
     model = _classifier()
     OPTIMIZERS[name]().fit(model, train, val, epochs=6)
     accuracy = np.mean(np.argmax(model(val[0]), axis=-1) == val[1])
-    assert accuracy > 0.2  # chance is 0.1
+    assert accuracy > CLASSIFIER_ACCURACY[name]
 
 
 def test_resume_after_a_stop_continues_the_same_run(tmp_path):

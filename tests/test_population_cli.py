@@ -3,6 +3,7 @@ from the command line, with the records, resumption and clear refusals of any tr
 import json
 
 import numpy as np
+import pytest
 
 from pipelines.cli import main
 from tests.conftest import read_jsonl, run_automl
@@ -18,13 +19,42 @@ def test_de_trains_the_default_mlp_and_exports(tmp_path, capsys):
     assert summary["generations"] == 2 * int(np.ceil(summary_train(run) / 40))  # an epoch: ceil(n / batch) generations
     record = read_jsonl(run / "log.jsonl")[-1]
     assert record["evaluations"] == 2 * 13 * summary["generations"]  # targets and trials on each batch
-    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert summary["test_accuracy"] == pytest.approx(_test_score(run), abs=1e-6)  # the saved best, on the test split
+    assert summary["val_accuracy"] == pytest.approx(max(h["val_accuracy"] for h in _history(run)), abs=1e-6)  # best epoch
     exported = run_automl("export", str(run), "--out", str(tmp_path / "export"))
     assert exported.returncode == 0, exported.stderr
+    # the export carries the population's best model itself, and the run's class names
+    assert (tmp_path / "export" / "model.keras").read_bytes() == (run / "best.keras").read_bytes()
+    assert json.loads((tmp_path / "export" / "export.json").read_text())["class_names"] == [str(i) for i in range(10)]
 
 
 def summary_train(run):
     return json.loads((run / "meta.json").read_text())["dataset"]["train"]
+
+
+def _history(run):
+    """The population run's epoch records, as its checkpoint keeps them."""
+    from pipelines.rundir import RunDir
+
+    with np.load(RunDir.open(run).checkpoints / "population.npz") as saved:
+        return json.loads(bytes(saved["run"]).decode())["history"]
+
+
+def _test_score(run):
+    """The saved best model's accuracy (classification) or MSE (regression) on the run's test
+    split, computed here in numpy from its predictions."""
+    import keras
+
+    from pipelines.datasets import load_dataset
+    from pipelines.rundir import RunDir
+
+    cfg = RunDir.open(run).load_config()
+    data = load_dataset(cfg.dataset, cfg.data)
+    out = np.asarray(keras.models.load_model(run / RunDir.BEST).predict(data.x_test, verbose=0))
+    y = np.asarray(data.y_test)
+    if np.issubdtype(y.dtype, np.floating):
+        return float(np.mean((out.reshape(y.shape) - y) ** 2))
+    return float(np.mean(np.argmax(out, axis=-1) == y))
 
 
 def test_ndes_on_a_sequence_task_with_a_recurrent_model(tmp_path):
@@ -33,22 +63,30 @@ def test_ndes_on_a_sequence_task_with_a_recurrent_model(tmp_path):
                  "--set", "epochs=1", "--set", "model.units=4", "--set", "data.sequence_length=10",
                  "--set", "data.sequence_sizes=[256,64,64]", "--set", "population.ndes.population_size=24"]) == 0
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["optimizer"] == "ndes" and summary["test_mse"] > 0
+    assert summary["optimizer"] == "ndes"
+    assert summary["test_mse"] == pytest.approx(_test_score(run), rel=1e-5)  # the saved best, on the test split
 
 
-def test_refusals_are_one_clear_line(tmp_path):
-    too_big = run_automl("train", "--dataset", "digits", "--optimizer", "leea", "--arch", "mlp-leea",
-                         "--set", "population.leea.population_size=5000", "--set", "population.memory_mb=16",
-                         "--out", str(tmp_path / "big"))
-    assert too_big.returncode == 2 and "Traceback" not in too_big.stderr
-    assert "population.memory_mb" in too_big.stderr and "5,000" in too_big.stderr
-    bad = run_automl("train", "--optimizer", "de", "--set", "population.de.mutation=best9")
-    assert bad.returncode == 2 and "population.de.mutation" in bad.stderr and "Traceback" not in bad.stderr
-    odd = run_automl("train", "--optimizer", "cosyne", "--set", "population.cosyne.children=3",
-                     "--out", str(tmp_path / "odd"))
-    assert odd.returncode == 2 and "cosyne.children must be even" in odd.stderr
-    search = run_automl("search", "--optimizer", "ndes")
-    assert search.returncode == 2 and "population optimizer" in search.stderr
+def test_refusals_are_one_clear_line(tmp_path, capsys):
+    """In-process (tests/test_cli.py runs the command itself for bad input): exit 2, one line that
+    names the problem, and nothing written."""
+    def refused(*argv) -> str:
+        assert main(list(argv)) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        return err
+
+    err = refused("train", "--dataset", "digits", "--optimizer", "leea", "--arch", "mlp-leea", "--quiet",
+                  "--set", "population.leea.population_size=5000", "--set", "population.memory_mb=16",
+                  "--out", str(tmp_path / "big"))
+    assert "population.memory_mb" in err and "5,000" in err
+    err = refused("train", "--optimizer", "de", "--set", "population.de.mutation=best9", "--out", str(tmp_path / "m"))
+    assert "population.de.mutation" in err and "best9" in err and not (tmp_path / "m").exists()
+    err = refused("train", "--optimizer", "cosyne", "--set", "population.cosyne.children=3", "--quiet",
+                  "--out", str(tmp_path / "odd"))
+    assert "cosyne.children must be even" in err
+    assert "population optimizer" in refused("search", "--optimizer", "ndes", "--out", str(tmp_path / "s"))
+    assert not (tmp_path / "s").exists()
 
 
 def test_ndes_b_bootstrap_keeps_the_accuracy_record(tmp_path):
@@ -59,4 +97,40 @@ def test_ndes_b_bootstrap_keeps_the_accuracy_record(tmp_path):
                  "--set", "epochs=2", "--set", "population.ndes.population_size=24"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["bootstrap_epochs"] == 1 and "test_mse" not in summary
-    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert summary["test_accuracy"] == pytest.approx(_test_score(run), abs=1e-6)  # the saved best, on the test split
+
+
+def test_every_population_setting_in_the_config_reaches_its_optimizer():
+    """pipelines.population.make_optimizer: each `population.<name>.*` key, and the shared ones,
+    arrive in the optimizer object (a value the defaults never take, so a dropped key shows)."""
+    from pipelines import config as configs
+    from pipelines.population import make_optimizer
+
+    shared = ["seed=5", "population.memory_mb=300", "population.validation_candidates=7",
+              "population.checkpoint_seconds=11", "population.jit=true"]
+
+    def make(name, *sets):
+        return make_optimizer(configs.load_config("train", None, [f"train.optimizer={name}", *shared, *sets]))
+
+    de = make("de", "population.de.crossover_rate=0.17", "population.de.mutation=curtobest1",
+              "population.de.scale=1.25", "population.de.population_size=9", "population.de.batch_size=24",
+              "population.de.genome=dct", "population.de.genes=0.3")
+    assert type(de).__name__ == "DE"
+    assert (de.cr, de.mutation, de.f, de.size, de.batch_size, de.genome_kind, de.genes) == \
+        (0.17, "curtobest1", 1.25, 9, 24, "dct", 0.3)
+    assert (de.seed, de.memory_mb, de.validation_candidates, de.checkpoint_seconds, de.jit) == (5, 300.0, 7, 11.0, True)
+    es = make("es", "population.es.population_size=10", "population.es.parent_fraction=0.3", "population.es.rho=4",
+              "population.es.selection=rank", "population.es.crossover=uniform", "population.es.mutation_rate=0.2",
+              "population.es.sigma=0.25", "population.es.elitism=true")
+    assert type(es).__name__ == "MuLambdaES"
+    assert (es.size, es.mu, es.rho, es.selection, es.crossover, es.mutation_rate, es.sigma, es.elitism) == \
+        (10, 3, 4, "rank", "uniform", 0.2, 0.25, True)  # mu = int(0.3 * 10)
+    cos = make("cosyne", "population.cosyne.population_size=9", "population.cosyne.children=4",
+               "population.cosyne.mutation_rate=0.1", "population.cosyne.gamma=0.3")
+    assert type(cos).__name__ == "CoSyNE"
+    assert (cos.size, cos.children, cos.mutation_rate, cos.gamma, cos.seed) == (9, 4, 0.1, 0.3, 5)
+    leea = make("leea", "population.leea.sigma=0.01", "population.leea.crossover=arithmetic")
+    assert (leea.requested, leea.sigma0, leea.crossover, leea.seed) == ("auto", 0.01, "arithmetic", 5)  # null: auto
+    ndes = make("ndes-g", "population.ndes.history=5", "population.ndes.gradient_lr=0.3")
+    assert (ndes.variant, ndes.requested, ndes.requested_mu, ndes.history, ndes.gradient_lr, ndes.seed) == \
+        ("ndes-g", "auto", "auto", 5, 0.3, 5)

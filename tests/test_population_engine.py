@@ -26,6 +26,23 @@ def _models():
 MODELS = _models()
 
 
+def _own_model_scores(engine, pop, x, y):
+    """Each member's (loss, correct count) by plain Keras: its weights assigned to the model, one
+    call, then cross-entropy and argmax in numpy. The model's weights are restored afterwards."""
+    before = engine.table.flatten()
+    losses, correct = [], []
+    try:
+        for w in np.asarray(pop):
+            engine.table.assign(w)
+            p = np.asarray(engine.model(x, training=False), dtype="float64")
+            p_true = np.clip(p[np.arange(len(y)), y], 1e-7, 1 - 1e-7)  # Keras clips probabilities at 1e-7
+            losses.append(float(np.mean(-np.log(p_true))))
+            correct.append(int(np.sum(np.argmax(p, axis=-1) == y)))
+    finally:
+        engine.table.assign(before)
+    return np.array(losses), np.array(correct)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_vectorised_losses_equal_the_member_loop(name):
     model, shape = MODELS[name]
@@ -35,11 +52,54 @@ def test_vectorised_losses_equal_the_member_loop(name):
     x = rng.standard_normal((9, *shape)).astype("float32")
     y = rng.integers(0, 3, 9)
     losses, accuracy = engine.evaluate(pop, x, y)
-    reference = engine.loop_losses(pop, x, y)
+    reference, correct = _own_model_scores(engine, pop, x, y)
     np.testing.assert_allclose(np.asarray(losses), reference, atol=1e-5, rtol=1e-5)
-    assert np.all((np.asarray(accuracy) >= 0) & (np.asarray(accuracy) <= 1))
+    np.testing.assert_array_equal(np.round(np.asarray(accuracy) * 9), correct)  # each member's own count of 9
     assert np.ptp(reference) > 1e-3  # the members really differ
     assert engine.route == ("folded" if name == "conv" else "vectorized_map")  # dense-only: batched matmuls win
+
+
+def _mlp_scores(pop, x, y):
+    """The dense model (12 -> tanh 7 -> softmax 3) in numpy, from a flat member: kernel 12x7,
+    bias 7, kernel 7x3, bias 3, row-major (the WeightTable's order)."""
+    losses, correct = [], []
+    for w in np.asarray(pop, dtype="float64"):
+        k1, b1, k2, b2 = np.split(w, np.cumsum([84, 7, 21]))
+        logits = np.tanh(x @ k1.reshape(12, 7) + b1) @ k2.reshape(7, 3) + b2
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        losses.append(np.mean(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1 - 1e-7))))
+        correct.append(int(np.sum(p.argmax(-1) == y)))
+    return np.array(losses), np.array(correct)
+
+
+@pytest.mark.parametrize("name,route", [("conv", "folded"), ("dense", "vectorized_map")])
+def test_each_members_accuracy_and_loss_equal_its_own_model(name, route):
+    """Accuracy is each member's own (exact count of correct examples) and so is its loss (1e-5),
+    against the member's weights in the model itself (the conv chain, folded route) or in numpy
+    (the MLP, vectorized_map route); on a shared batch and on per-member batches taken in chunks
+    of 3, so that a member scored on another member's batch or weights shows."""
+    model, shape = MODELS[name]
+    engine = PopulationEngine(model)
+    assert engine.route == route
+    rng = np.random.default_rng(8)
+    pop = engine.table.flatten()[None] + 0.8 * rng.standard_normal((7, engine.size)).astype("float32")
+    own = _mlp_scores if name == "dense" else (lambda p, a, b: _own_model_scores(engine, p, a, b))
+    x, y = rng.standard_normal((12, *shape)).astype("float32"), rng.integers(0, 3, 12)
+    losses, accuracy = engine.evaluate(pop, x, y)
+    want_loss, want_correct = own(pop, x, y)
+    assert len(np.unique(want_correct)) >= 3  # the members' accuracies differ
+    np.testing.assert_array_equal(np.round(np.asarray(accuracy) * 12), want_correct)
+    np.testing.assert_allclose(np.asarray(losses), want_loss, rtol=1e-5)
+    stacks_x = rng.standard_normal((4, 12, *shape)).astype("float32")
+    stacks_y = rng.integers(0, 3, (4, 12))
+    assign = np.array([3, 1, 0, 2, 2, 1, 3])
+    available = 3 * engine.member_bytes(12)
+    assert engine.chunk_size(12, available) == 3  # chunks [0:3], [3:6], [6:7] (padded)
+    losses, accuracy = engine.evaluate(pop, stacks_x, stacks_y, member_batches=assign, available_bytes=available)
+    scores = [own(pop[i:i + 1], stacks_x[b], stacks_y[b]) for i, b in enumerate(assign)]
+    np.testing.assert_array_equal(np.round(np.asarray(accuracy) * 12), [c[0] for _, c in scores])
+    np.testing.assert_allclose(np.asarray(losses), [l[0] for l, _ in scores], rtol=1e-5)
 
 
 def _folded_models():
@@ -82,6 +142,8 @@ def test_folded_pass_equals_vectorized_map_and_the_loop(name):
     losses, accuracy = engine.evaluate(pop, x, y)
     np.testing.assert_allclose(np.asarray(losses), engine.loop_losses(pop, x, y), atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(accuracy), np.asarray(mapped.evaluate(pop, x, y)[1]))
+    np.testing.assert_array_equal(np.round(np.asarray(accuracy) * 8),
+                                  _own_model_scores(engine, pop, x, y)[1])  # each member's own count of 8
     batches_x = rng.standard_normal((3, 8, *shape)).astype("float32")
     batches_y = rng.integers(0, 3, (3, 8))
     assign = np.array([2, 0, 1, 1, 2])
@@ -176,17 +238,19 @@ def test_weight_table_round_trip_and_xavier_scale():
 def test_memory_budget_caps_defaults_and_refuses_explicit_sizes():
     mb = 1 << 20
     n = 50_034  # seed 000's FashionMNIST CNN
-    ndes = NDES()  # lambda = 4N with history 16 needs tens of GB
-    assert ndes._bytes(4 * n, 2 * n, n) > 20 * 1024 * mb
+    ndes = NDES()  # lambda = 4N, mu = 2N, history 16: 4 bytes * N (2 lambda + 16 mu + 2 * 16 + 4) = 4N(40N + 36)
+    assert ndes._bytes(4 * n, 2 * n, n) == 4 * n * (40 * n + 36) == 400_551_389_856  # 373 GiB
     notes = ndes.plan(n, 512 * mb)
-    assert ndes.size < 4 * n and ndes.state_bytes(n) <= 512 * mb
-    assert any("capped" in note and f"{4 * n:,}" in note for note in notes)
+    # lambda = (512 MiB - fixed 4N(2H + 4)) // (4N(2 + H/2)) = (536,870,912 - 7,204,896) // 2,001,360 = 264,
+    # mu = 132: the largest population that fits, but for the one member mu = floor(lambda/2) may save
+    assert (ndes.size, ndes.mu) == (264, 132) and ndes.state_bytes(n) <= 512 * mb < ndes._bytes(266, 133, n)
+    assert any("capped at 264" in note and f"{4 * n:,}" in note for note in notes)
     with pytest.raises(MemoryBudgetError, match="population.memory_mb"):
         NDES(population_size=4 * n).plan(n, 512 * mb)
     with pytest.raises(MemoryBudgetError, match="smallest population"):
         NDES(history=16).plan(10_000_000, 64 * mb)
     leea = LEEA()
     assert leea.plan(92_234, 4096 * mb) == [] and leea.size == 2000
-    assert "capped" in leea.plan(92_234, 100 * mb)[0] and leea.size < 2000
+    assert "capped at 94" in leea.plan(92_234, 100 * mb)[0] and leea.size == 94  # 104,857,600 // (3 * 4 * 92,234)
     with pytest.raises(MemoryBudgetError):
         LEEA(population_size=2000).plan(92_234, 100 * mb)

@@ -113,6 +113,21 @@ def test_dmu_model_saves_loads_and_exports(tmp_path):
     np.testing.assert_allclose(served.numpy(), model.predict(x, verbose=0), atol=1e-5)
 
 
+def test_a_reloaded_dmu_keeps_its_learning_rate_rule_whatever_was_built_before(tmp_path):
+    inputs = keras.Input((4, 3))                    # functional, as models.sequence builds them
+    model = keras.Model(inputs, keras.layers.Dense(2)(DMU(5, hidden=[6], name="dmu")(inputs)))
+    model.compile(ScaledAdam(1e-2, multipliers=lr_multipliers(model)), "mse")
+    model.optimizer.build(model.trainable_variables)
+    model.save(tmp_path / "m.keras")
+    DMU(2)(np.zeros((1, 2, 1), "float32"))          # more DMUs in this process (a search, a resume)
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    # The rule is saved with the optimizer keyed by variable path; the reloaded DMU's paths must
+    # be the same, or every factor silently falls back to 1 (Keras numbers automatic cell names).
+    dmu = {v.path for v in loaded.trainable_variables if v.path.startswith("dmu/")}
+    assert len(dmu) == 4 and set(loaded.optimizer.multipliers) == dmu
+    assert set(loaded.optimizer.multipliers.values()) == {0.25}
+
+
 @pytest.mark.parametrize("cell", ["dmu", "lstm", "gru", "rnn", "rhn"])
 def test_sequence_models_build_for_every_cell(cell):
     from models.sequence import SequenceSpec, build_sequence_model

@@ -16,10 +16,20 @@ from automl.optimizers import ScaledAdam
 from conftest import read_jsonl, run_automl
 from models.sequence import CELLS
 from pipelines.cli import main
+from pipelines.datasets import load_dataset
 from pipelines.export import export_run
+from pipelines.rundir import RunDir
 
 START = {"cell": "dmu", "units": 8, "layers": 1, "depth": 2, "gate_bias": 3.0, "lr_rule": True}
 SMALL_DATA = ["--set", "data.sequence_length=12", "--set", "data.sequence_sizes=[256,64,64]"]
+
+
+def best_model_accuracy(run, dataset: str) -> float:
+    """The saved best net's accuracy on the run's test split, recomputed: the share of test
+    examples whose arg-max prediction is the label (what the summary's test_accuracy must be)."""
+    data = load_dataset(dataset, RunDir(run).load_config("search").data)
+    predicted = keras.models.load_model(run / "best.keras").predict(data.x_test.astype("float32"), verbose=0)
+    return float(np.mean(predicted.argmax(axis=-1) == data.y_test))
 
 
 def test_mutations_stay_in_the_space_and_keep_one_spelling_per_net():
@@ -112,7 +122,16 @@ def test_evolution_searches_the_recurrent_space_on_a_regression_task(tmp_path):
     # Lower validation MSE wins: the best trial is the minimum (it would be the maximum if the sign were lost).
     assert summary["search_val_loss"] == min(r["val_loss"] for r in records)
     assert "val MSE" in (run / "history.md").read_text()
-    assert (export_run(run, tmp_path / "export") / "saved_model" / "saved_model.pb").exists()
+    # The best net's test MSE, recomputed from best.keras on the test split.
+    data = load_dataset("adding", RunDir(run).load_config("search").data)
+    best = keras.models.load_model(run / "best.keras")
+    predicted = best.predict(data.x_test.astype("float32"), verbose=0)
+    assert summary["test_mse"] == pytest.approx(np.mean((predicted.reshape(data.y_test.shape) - data.y_test) ** 2),
+                                                rel=1e-5)
+    out = export_run(run, tmp_path / "export")
+    assert (out / "saved_model" / "saved_model.pb").exists()
+    np.testing.assert_allclose(keras.models.load_model(out / "model.keras").predict(data.x_test[:16], verbose=0),
+                               predicted[:16], rtol=1e-5, atol=1e-6)
 
 
 def test_random_search_on_a_sequence_classification_task(tmp_path):
@@ -123,7 +142,7 @@ def test_random_search_on_a_sequence_classification_task(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     records = read_jsonl(run / "log.jsonl")
     assert summary["strategy"] == "random" and summary["space"] == "recurrent" and len(records) == 2
-    assert 0 <= summary["test_accuracy"] <= 1
+    assert summary["test_accuracy"] == pytest.approx(best_model_accuracy(run, "temporal_order"), abs=1e-6)
     assert summary["trial"] == max(records, key=lambda r: r["val_accuracy"])["trial"]
     assert all(r["genome"]["units"] <= 8 for r in records)
     again = run_automl("search", "--resume", "--out", str(run))
@@ -135,8 +154,8 @@ def test_hyperband_on_images_uses_the_conv_space(tmp_path):
     assert main(["search", "--strategy", "hyperband", "--quiet", "--out", str(run), "--set", "tuner.hyperband_max_epochs=2",
                  "--set", "evolution.max_channels=16"]) == 0
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["space"] == "conv" and 0 <= summary["test_accuracy"] <= 1
-    assert keras.models.load_model(run / "best.keras").output_shape == (None, 10)
+    assert summary["space"] == "conv" and keras.models.load_model(run / "best.keras").output_shape == (None, 10)
+    assert summary["test_accuracy"] == pytest.approx(best_model_accuracy(run, "digits"), abs=1e-6)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -48,6 +48,18 @@ def test_insertion_at_1e_2_init_changes_the_outputs_only_slightly():
     assert 0 < diff < 1e-2
 
 
+def test_near_identity_init_draws_both_convs_from_a_normal_with_mean_abs_1e_2():
+    # E|w| of N(0, s^2) is s * sqrt(2 / pi), so E|w| = 1e-2 needs s = 1e-2 * sqrt(pi / 2) = 0.012533
+    spec = ResNetSpec(stem_filters=16, stages=[Stage(blocks=[Block(0, 16, inserted=True)])])
+    model = build_model(spec, SHAPE, 10)
+    init_near_identity(model, 0, 1e-2, np.random.default_rng(5))
+    again = np.random.default_rng(5)                    # the same draws, conv1 first, then conv2
+    for part in ("conv1", "conv2"):
+        kernel = model.get_layer(block_layer(0, part)).kernel.numpy()
+        np.testing.assert_allclose(kernel, again.normal(0.0, 0.012533141373155, kernel.shape), rtol=1e-6)
+        assert np.mean(np.abs(kernel)) == pytest.approx(1e-2, rel=0.03)   # 2,304 draws: 1.1% std. error
+
+
 def test_insertion_takes_the_width_before_it_and_covers_every_stage_and_position():
     spec = _net()
     assert width_before(spec, 0, 0) == 8 and width_before(spec, 1, 0) == 8 and width_before(spec, 1, 1) == 12
@@ -137,6 +149,22 @@ def test_kappa_is_the_largest_that_respects_zeta():
         assert count(morphed, SHAPE, 10).flops <= zeta
         bigger = {k: max(1, math.floor(kappa * 1.05 * v)) for k, v in widths.items()}
         assert count(with_widths(spec, bigger), SHAPE, 10).flops > zeta   # 5% wider no longer fits
+
+
+def test_intensity_blends_old_and_suggested_widths():
+    # c* = (1 - I) c + I c' (seed 002 L1117) with I = 0.25; old widths 8 / 8, 8 / 12, 12
+    spec = _net()
+    alive = {"stem_conv": 6, "block0_conv1": 5, "block0_conv2": 8, "block1_conv1": 3, "block1_conv2": 10}
+    assert morph_widths(spec, alive, intensity=0.25) == {
+        "stem_conv": 0.75 * 8 + 0.25 * 6,        # 7.5
+        "block0_conv1": 0.75 * 8 + 0.25 * 5,     # 7.25
+        "block0_conv2": 0.75 * 8 + 0.25 * 8,     # 8
+        "block1_conv1": 0.75 * 12 + 0.25 * 3,    # 9.75
+        "block1_conv2": 0.75 * 12 + 0.25 * 10,   # 11.5
+    }
+    assert morph_widths(spec, alive, intensity=0.0) == {k: float(v) for k, v in
+                                                        {"stem_conv": 8, "block0_conv1": 8, "block0_conv2": 8,
+                                                         "block1_conv1": 12, "block1_conv2": 12}.items()}
 
 
 def test_morph_removes_zeroed_blocks_and_reports_collapse():

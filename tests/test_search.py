@@ -5,14 +5,43 @@ import subprocess
 import sys
 import time
 
+import keras
 import pytest
 
+from automl.resbuilder.growth import remove_blocks
 from conftest import read_jsonl, run_automl
+from models import ResNetSpec, count
 from pipelines.cli import main
+from pipelines.datasets import load_dataset
+from pipelines.datasets.tfdata import pipeline
 from pipelines.rundir import RunDir
 
 TINY = ["--set", "resbuilder.insertions=1", "--set", "resbuilder.morph_steps=1", "--set", "resbuilder.epochs=1",
         "--set", "resbuilder.zeta=3e5", "--set", "resbuilder.start_pooling_stages=1", "--quiet"]
+
+
+NO_REG = ("no_reg_wi", "no_reg_ri")
+DIGITS = ((8, 8, 1), 10)   # digits: 8x8 grey images, 10 classes
+
+
+def _check_record_against_its_spec(r):
+    """Everything a record derives from its spec is what the spec gives."""
+    spec = ResNetSpec.from_dict(r["spec"])
+    cost = count(spec, *DIGITS)
+    assert (r["params"], r["flops"]) == (cost.params, cost.flops)
+    assert r["blocks"] == len(spec.blocks()) and r["depth"] == 1 + 2 * r["blocks"]
+    assert r["widths"] == [spec.stem_filters] + [w for b in spec.blocks() for w in (b.inner, b.filters)]
+    # the record's accuracy is its better No-Reg variant's, by validation
+    chosen = max(NO_REG, key=lambda v: r[v]["val_accuracy"])
+    assert r["chosen_variant"] == chosen
+    assert (r["val_accuracy"], r["test_accuracy"]) == (r[chosen]["val_accuracy"], r[chosen]["test_accuracy"])
+    assert all(r[v]["best_epoch"] == 1 for v in ("with_reg", *NO_REG))   # 1 epoch per training
+    return spec
+
+
+def _history_rows(text):
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
 
 
 def test_tiny_resbuilder_run_records_chooses_on_validation_and_exports(tmp_path):
@@ -21,19 +50,58 @@ def test_tiny_resbuilder_run_records_chooses_on_validation_and_exports(tmp_path)
     records = read_jsonl(run / "log.jsonl")
     assert [r["architecture"] for r in records] == [1, 2, 3]
     first, grown, morphed = records
+    specs = [_check_record_against_its_spec(r) for r in records]
     assert first["blocks"] == 0 and first["inserted_block"] is None
-    assert grown["blocks"] == 1 and grown["inserted_block"] is not None and grown["insertion"] == 1
-    assert morphed["morph_step"] == 1 and morphed["flops"] <= 3e5
-    for r in records:
-        assert {"with_reg", "no_reg_wi", "no_reg_ri"} <= set(r) and r["params"] > 0
+    assert (first["removed_blocks"], first["momentum_skip"], first["with_reg_gain"]) == ([], False, None)
+
+    # arch 2 = arch 1 plus one inserted block, as wide as the conv before it
+    assert grown["blocks"] == 1 and grown["insertion"] == 1 and grown["morph_step"] == 0
+    (block,) = specs[1].blocks()
+    assert block.id == grown["inserted_block"] and block.inserted
+    assert block.filters == block.inner == specs[0].stem_filters
+    assert remove_blocks(specs[1], [block.id]).signature() == specs[0].signature()
+    # the momentum compares With-Reg validation accuracies (tau_LL = 0.015); a skip removes nothing
+    gain = grown["with_reg"]["val_accuracy"] - first["with_reg"]["val_accuracy"]
+    assert grown["with_reg_gain"] == pytest.approx(gain, abs=1e-12)
+    assert grown["momentum_skip"] == (gain > 0.015)
+    assert grown["removed_blocks"] in ([], [block.id]) and not (grown["momentum_skip"] and grown["removed_blocks"])
+
+    # arch 3: the MorphNet step's net, retrained from scratch within the budget
+    assert (morphed["morph_step"], morphed["insertion"], morphed["with_reg_gain"]) == (1, 0, None)
+    assert morphed["flops"] <= 3e5
+    kept = {b.id for b in specs[1].blocks()} - set(grown["removed_blocks"])
+    assert {b.id for b in specs[2].blocks()} <= kept
+
+    # the best: highest No-Reg validation accuracy over the run (ties: fewer FLOPs); test only reported
+    candidates = [(r[v]["val_accuracy"], -r["flops"], r["architecture"], v) for r in records for v in NO_REG]
+    val, _, arch, variant = max(candidates)
+    best = records[arch - 1]
     summary = RunDir(run).summary()
-    best = max(records, key=lambda r: (r["val_accuracy"], -r["flops"]))
-    assert summary["val_accuracy"] == best["val_accuracy"]          # chosen on validation...
-    assert summary["test_accuracy"] == best["test_accuracy"]        # ...and only reported on test
-    assert summary["architectures"] == 3 and "MorphNet" in summary["stop_reason"]
-    for name in ("best.keras", "accuracy_vs_flops.png", "history.md"):
-        assert (run / name).is_file()
-    assert "(best)" in (run / "history.md").read_text()
+    assert summary["arch"] == f"arch {arch} ({variant})"
+    assert summary["val_accuracy"] == val == max(r["val_accuracy"] for r in records)
+    assert summary["test_accuracy"] == best[variant]["test_accuracy"]
+    assert (summary["params"], summary["flops"]) == (best["params"], best["flops"])
+    assert summary["architectures"] == 3 and summary["stop_reason"] == "1 MorphNet steps done"
+
+    # best.keras is that net: same size, and its validation accuracy is the summary's
+    model = keras.models.load_model(run / "best.keras")
+    assert model.count_params() == best["params"]
+    cfg = RunDir(run).load_config("search")
+    data = load_dataset("digits", cfg.data)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    measured = model.evaluate(pipeline(data.x_val, data.y_val, cfg.data.batch_size), return_dict=True, verbose=0)
+    assert measured["accuracy"] == pytest.approx(summary["val_accuracy"], abs=1e-6)
+
+    # history.md: one row per record, with the record's numbers, the best marked once
+    rows = _history_rows((run / "history.md").read_text())
+    assert len(rows) == 3
+    for row, r in zip(rows, records):
+        mark = " **(best)**" if r["architecture"] == arch else ""
+        assert row == [f"{r['architecture']}{mark}", str(r["morph_step"]), str(r["insertion"]), str(r["blocks"]),
+                       "-".join(map(str, r["widths"])), f"{r['params']:,}", f"{r['flops']:,}",
+                       *(f"{r[v]['val_accuracy']:.4f}" for v in ("with_reg", *NO_REG)),
+                       f"{r['test_accuracy']:.4f}", str(r["removed_blocks"] or "")]
+    assert (run / "accuracy_vs_flops.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["export", str(run), "--out", str(tmp_path / "export")]) == 0
 
 
@@ -41,7 +109,13 @@ def test_morphnet_only_never_inserts(tmp_path):
     run = tmp_path / "run"
     assert main(["search", "--strategy", "morphnet", "--out", str(run), *TINY]) == 0
     records = read_jsonl(run / "log.jsonl")
-    assert len(records) == 2 and all(r["blocks"] == 0 and r["inserted_block"] is None for r in records)
+    assert [(r["morph_step"], r["insertion"]) for r in records] == [(0, 0), (1, 0)]
+    for r in records:
+        _check_record_against_its_spec(r)
+        assert r["blocks"] == 0 and r["inserted_block"] is None and r["removed_blocks"] == []
+    assert records[1]["flops"] <= 3e5
+    summary = RunDir(run).summary()
+    assert summary["architectures"] == 2 and summary["val_accuracy"] == max(r["val_accuracy"] for r in records)
     assert RunDir(run).meta()["strategy"] == "morphnet"
 
 

@@ -81,6 +81,8 @@ def test_images_read_as_rows_and_permuted_pixels():
 # -- sequence training through the CLI ----------------------------------------------------
 import json  # noqa: E402
 
+import keras  # noqa: E402
+
 from conftest import run_automl  # noqa: E402
 from pipelines.cli import main  # noqa: E402
 
@@ -88,13 +90,48 @@ SMALL = ["--set", "data.sequence_length=10", "--set", "data.sequence_sizes=[256,
          "--quiet"]
 
 
+# Parameters of one layer of d units on m inputs (Keras' cells; the DMU and RHN of models.recurrent).
+LAYER_PARAMS = {
+    "lstm": lambda m, d: 4 * (d * (m + d) + d),
+    "gru": lambda m, d: 3 * d * (m + d) + 2 * 3 * d,          # reset_after: two bias vectors
+    "rnn": lambda m, d: d * (m + d) + d,
+}
+
+
+def adding_params(cell: str, m: int = 2, d: int = 5, depth: int = 2, hidden: int = 5) -> int:
+    """The defaults of configs/train.yaml (units 5, depth 2, hidden 5) on the adding problem's
+    2 features, plus the linear head (d + 1)."""
+    if cell == "dmu":          # FNN [x, h] -> hidden -> 2d
+        body = (m + d) * hidden + hidden + hidden * 2 * d + 2 * d
+    elif cell == "rhn":        # W: m x 2d; per layer R: d x 2d and a bias of 2d
+        body = m * 2 * d + depth * (d * 2 * d + 2 * d)
+    else:                      # depth stacked layers
+        body = LAYER_PARAMS[cell](m, d) + (depth - 1) * LAYER_PARAMS[cell](d, d)
+    return body + d + 1
+
+
 @pytest.mark.parametrize("cell", ["dmu", "lstm", "gru", "rnn", "rhn"])
 def test_every_cell_trains_on_the_adding_problem(tmp_path, cell):
     run = tmp_path / "run"
     assert main(["train", "--dataset", "adding", "--model", cell, "--out", str(run), *SMALL]) == 0
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["test_mse"] >= 0 and "test_accuracy" not in summary and summary["params"] > 0
-    assert summary["arch"].startswith(cell)
+    assert "test_accuracy" not in summary and summary["params"] == adding_params(cell)
+    assert summary["arch"] == f"{cell}-5x2"
+    # A regression run keeps the epoch of the lowest validation MSE, and reports that model's.
+    history = json.loads((run / "checkpoints" / "state.json").read_text())["history"]
+    losses = [h["val_loss"] for h in history]
+    assert summary["best_epoch"] == 1 + int(np.argmin(losses)) and summary["epochs"] == len(losses) == 2
+    assert summary["val_mse"] == pytest.approx(min(losses), rel=1e-5)
+    if cell == "dmu":          # the test MSE is that model's mean squared error on the test split
+        from pipelines.datasets import load_dataset
+        from pipelines.rundir import RunDir
+
+        data = load_dataset("adding", RunDir(run).load_config().data)
+        best = keras.models.load_model(run / "best.keras")
+        mse = float(np.mean((best.predict(data.x_test, verbose=0)[:, 0] - data.y_test) ** 2))
+        assert summary["test_mse"] == pytest.approx(mse, rel=1e-5)
+        # FLOPs: 2 x (the FNN's (2+5)x5 + 5x10 multiply-adds) per step for 10 steps, the head once.
+        assert summary["flops"] == 2 * ((2 + 5) * 5 + 5 * 10) * 10 + 2 * 5
 
 
 def test_digit_rows_classify_report_and_export(tmp_path):
@@ -102,7 +139,16 @@ def test_digit_rows_classify_report_and_export(tmp_path):
     assert main(["train", "--dataset", "digits-rows", "--model", "dmu", "--out", str(run), *SMALL,
                  "--set", "model.units=16"]) == 0
     summary = json.loads((run / "summary.json").read_text())
-    assert 0 <= summary["test_accuracy"] <= 1
+    history = json.loads((run / "checkpoints" / "state.json").read_text())["history"]
+    chosen = max(history, key=lambda h: (h["val_accuracy"], -h["val_loss"]))
+    assert summary["best_epoch"] == chosen["epoch"] and summary["val_accuracy"] == pytest.approx(chosen["val_accuracy"])
+    from pipelines.datasets import load_dataset
+    from pipelines.rundir import RunDir
+
+    data = load_dataset("digits-rows", RunDir(run).load_config().data)        # 8 rows of 8 pixels
+    best = keras.models.load_model(run / "best.keras")
+    accuracy = float(np.mean(best.predict(data.x_test, verbose=0).argmax(-1) == data.y_test))
+    assert summary["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
     report = run_automl("report", str(run))
     assert report.returncode == 0 and "test accuracy" in report.stdout
     exported = run_automl("export", str(run), "--out", str(tmp_path / "export"))        # a fresh process

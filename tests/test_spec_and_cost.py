@@ -52,6 +52,24 @@ def test_flops_match_a_hand_computation():
     assert cost.params == params
 
 
+def test_convnet_flops_with_valid_padding_strides_and_pooling_match_a_hand_computation():
+    spec = ConvNetSpec(layers=[Conv(4, 3, stride=2, padding="valid"), PoolSpec("max"),
+                               Conv(6, 2, padding="valid", batch_norm=True)], head="flatten", dense_units=[5])
+    cost = count(spec, (11, 11, 2), 10)
+    # conv0: valid 3x3 stride 2 on 11x11: (11 - 3) // 2 + 1 = 5 -> 5x5x4; MACs 3*3*2*4 = 72 per pixel
+    # pool: 'same' 2/2 on 5x5 -> ceil(5 / 2) = 3 -> 3x3x4
+    # conv2: valid 2x2 on 3x3 -> 2x2x6; MACs 2*2*4*6 = 96 per pixel; no bias (BN follows)
+    # flatten 2*2*6 = 24 -> dense 5 -> dense 10
+    assert [(l.name, l.output_shape) for l in cost.layers] == [
+        ("conv0", (5, 5, 4)), ("conv2", (2, 2, 6)), ("conv2_bn", (2, 2, 6)), ("head_dense0", (5,)), ("head_out", (10,))]
+    assert cost.flops == 2 * 72 * 25 + 2 * 96 * 4 + 2 * 24 * 5 + 2 * 5 * 10 == 4708
+    assert cost.params == (72 + 4) + 96 + 4 * 6 + (24 * 5 + 5) + (5 * 10 + 10) == 381
+    assert cost.trainable_params == 381 - 2 * 6                  # BN's moving mean and variance
+    model = build_model(spec, (11, 11, 2), 10)
+    assert model.count_params() == 381
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 369
+
+
 @pytest.mark.parametrize("spec_fn, shape", [
     (tiny_spec, (8, 8, 1)),
     (rb_0net, (8, 8, 1)),
@@ -96,8 +114,13 @@ def test_block_follows_eq_4_1_conv_bn_relu_then_add():
     add_inputs = model.get_layer("block0_add").input
     assert add_inputs[0] is model.get_layer("block0_pad").output
     assert add_inputs[1] is model.get_layer("block0_relu2").output      # nothing after the add's ReLU
-    assert isinstance(model.get_layer("block0_pad"), keras.layers.Layer)   # widening: zero-pad skip
+    # widening 4 -> 6 channels: the skip appends two zero channels and has no weights
+    pad = model.get_layer("block0_pad")
+    assert pad.get_weights() == []
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
+    np.testing.assert_array_equal(pad(x).numpy(), np.concatenate([x, np.zeros((2, 8, 8, 2), "float32")], axis=-1))
     assert model.get_layer("block1_proj").kernel.shape == (1, 1, 6, 8)    # stride: 1x1 conv skip
+    assert model.get_layer("block1_proj").strides == (2, 2)
     out = model(np.zeros((2, 8, 8, 1), "float32"))
     assert np.allclose(np.sum(out, axis=1), 1.0, atol=1e-5)              # softmax probabilities
 

@@ -111,6 +111,27 @@ def test_tiles_lie_on_the_tissue_with_their_fraction(tmp_path):
     assert plain["pixels"].shape == (4, 32, 32, 3)
 
 
+def check_metrics(metrics, risks, slide_risks):
+    """metrics.json against the written risks: per unit and split the counts, Harrell's C-index
+    (lifelines on the negated risk), AUROC of the event indicator (sklearn) and the cut at the
+    training median; high = risk above it."""
+    from lifelines.utils import concordance_index
+    from sklearn.metrics import roc_auc_score
+
+    for unit, table in (("patients", risks), ("slides", slide_risks)):
+        cut = table.loc[table["split"] == "train", "risk"].median()
+        for split in ("train", "val", "test"):
+            part, m = table[table["split"] == split], metrics[unit][split]
+            assert (m["n"], m["events"]) == (len(part), int(part["event"].sum())), (unit, split)
+            assert m["c_index"] == pytest.approx(concordance_index(part["time"], -part["risk"], part["event"]),
+                                                 abs=1e-12), (unit, split)
+            expected_auroc = roc_auc_score(part["event"], part["risk"]) if part["event"].nunique() == 2 else None
+            assert m["auroc"] == pytest.approx(expected_auroc, abs=1e-12), (unit, split)
+            assert m["groups"]["cut"] == pytest.approx(cut, rel=1e-6)  # the CSV holds float32 risks
+            high = part["risk"].to_numpy(np.float32) > np.float32(m["groups"]["cut"])
+            assert m["groups"]["high"] == int(high.sum()), (unit, split)
+
+
 def test_demo_pipeline_end_to_end_and_export(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(survival(tmp_path, "--demo", "--out", str(run), "--set", "demo.patients=16",
@@ -124,12 +145,23 @@ def test_demo_pipeline_end_to_end_and_export(tmp_path, capsys):
     clinical = pd.read_csv(run / "cohort" / "clinical.csv")
     assert sorted(risks["patient"]) == sorted(set(clinical["patient"]))  # one row per patient
     assert set(risks["group"]) <= {"low", "high"} and set(risks["split"]) == {"train", "val", "test"}
+    assert (run / "km.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((run / "metrics.json").read_text())
-    for unit in ("patients", "slides"):
-        for split in ("train", "val", "test"):
-            m = metrics[unit][split]
-            assert m["c_index"] is None or 0 <= m["c_index"] <= 1
-    assert "C-index" in (run / "report.md").read_text()
+    slide_risks = pd.read_csv(run / "slide_risks.csv")
+    # thumbnails: a patient's risk is the mean of its slides' risks
+    np.testing.assert_allclose(risks.set_index("patient")["risk"].sort_index(),
+                               slide_risks.groupby("patient")["risk"].mean().sort_index(), rtol=1e-6)
+    # every number in metrics.json, recomputed here from the written risks with lifelines and sklearn
+    check_metrics(metrics, risks, slide_risks)
+    cut = metrics["patients"]["test"]["groups"]["cut"]
+    assert (risks["group"] == np.where(risks["risk"].to_numpy(np.float32) > np.float32(cut), "high", "low")).all()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test_c_index"] == metrics["patients"]["test"]["c_index"]
+    assert summary["val_c_index"] == metrics["patients"]["val"]["c_index"]
+    assert summary["test_logrank_p"] == metrics["patients"]["test"]["groups"]["logrank_p"]
+    report_md = (run / "report.md").read_text()
+    test_row = next(line for line in report_md.splitlines() if line.startswith("| test | "))
+    assert f"| {metrics['patients']['test']['c_index']:.3f} |" in test_row
     out = export_run(run, tmp_path / "export")
     assert (out / "saved_model" / "saved_model.pb").exists()
     assert json.loads((out / "export.json").read_text())["output"].startswith("log-risk")
@@ -149,6 +181,14 @@ def test_tiles_mode_with_attention_pooling(tmp_path, cohort):
     assert summary["mode"] == "tiles" and summary["patients"] == 16
     slide_risks = pd.read_csv(run / "slide_risks.csv")
     assert len(slide_risks) == summary["slides"] and slide_risks["risk"].notna().all()
+    risks = pd.read_csv(run / "risks.csv")
+    assert len(risks) == 16 and risks["patient"].is_unique  # one bag, one risk per patient
+    check_metrics(json.loads((run / "metrics.json").read_text()), risks, slide_risks)
+    import keras
+
+    best = keras.models.load_model(run / "best.keras")  # the configured pooling is the one trained
+    assert {"attention", "attention_out"} <= {layer.name for layer in best.layers}
+    assert best.input_shape == (None, 4, 32, 32, 3)  # bags of slides.max_tiles tiles of slides.tile_size
 
 
 def test_search_chooses_a_net_on_the_validation_c_index(tmp_path, cohort):
@@ -159,8 +199,17 @@ def test_search_chooses_a_net_on_the_validation_c_index(tmp_path, cohort):
     summary = json.loads((run / "summary.json").read_text())
     chosen = json.loads((run / "search" / "chosen.json").read_text())
     assert summary["arch"] == "survival-searched" and summary["spec"]["stages"] == chosen["stages"]
-    trials = list((run / "search" / "tuner").glob("trial_*/trial.json"))
-    assert len(trials) == 2 and all(json.loads(t.read_text())["metrics"]["metrics"]["val_cindex"] for t in trials)
+    trials = [json.loads(t.read_text()) for t in (run / "search" / "tuner").glob("trial_*/trial.json")]
+    assert len(trials) == 2
+    import keras_tuner as kt
+
+    from pipelines.survival.search import spec_from_hyperparameters
+
+    # the chosen net is the trial with the highest validation C-index
+    best = max(t["score"] for t in trials)
+    winners = [spec_from_hyperparameters(kt.HyperParameters.from_config(t["hyperparameters"])).stages
+               for t in trials if t["score"] == best]
+    assert chosen["stages"] in winners
 
 
 def test_a_corrupt_slide_is_skipped_and_reported_and_orphans_listed(tmp_path, cohort):

@@ -3,6 +3,8 @@ gradients. Everything else in the population engine is `keras.ops`, so it runs w
 Keras backend runs: TensorFlow on the CPU or a GPU, and JAX where only JAX is installed."""
 from __future__ import annotations
 
+import functools
+
 import keras
 
 
@@ -62,6 +64,27 @@ def value_and_grad_sum(fn):
             return values, tape.gradient(total, pop)
         return run
     raise RuntimeError(f"per-member gradients are not implemented for the {backend()} backend")
+
+
+@functools.cache
+def grouped_conv_differentiable() -> bool:
+    """Whether `grouped_conv` has gradients here. TensorFlow's own CPU kernels refuse the backward
+    pass of a grouped convolution ("Gradients for grouped convolutions are not supported on CPU");
+    its oneDNN kernels compute it, but on a 2-core AVX2 host (TF 2.21) only with
+    TF_ENABLE_ONEDNN_OPTS=1 set explicitly. Probed once, on a tiny one."""
+    if backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+    try:
+        with tf.init_scope():  # eagerly (a tape would be paused here, so the backward ops are called directly)
+            x, k, dy = (tf.zeros(s) for s in ((1, 3, 3, 2), (1, 1, 1, 2), (1, 3, 3, 2)))  # 2 groups of 1 channel
+            tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 3, 3, 2], filter=k, out_backprop=dy,
+                                           strides=[1, 1, 1, 1], padding="VALID")
+            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=[1, 1, 1, 2], out_backprop=dy,
+                                            strides=[1, 1, 1, 1], padding="VALID")
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+        return False
+    return True
 
 
 def grouped_conv(inputs, kernel, strides, padding, dilation_rate):

@@ -8,7 +8,9 @@ rand/1/bin; the other five are seed 003's, with its code's formulas (reference 0
   curtobest1   x + F(best - x + a - b)
   randtobest2  a + F(best - x + a - b + c - d)
   current1     x + F(a - b)   (the seed code's own "rand1", kept under an honest name)
-a..e are distinct members other than the target x. The generation is synchronous (all trials
+a..e are distinct members other than the target x; best is the member with the lowest loss in
+the last generation (member 0 in the first, before any loss is known), kept in the state so a
+resumed run uses the same one. The generation is synchronous (all trials
 from the same population, then one-to-one greedy selection), which vectorises; the seed's code
 replaces in place. Targets are re-evaluated on each fresh batch with their trials, so the
 selection compares losses on the same data (the seed's code compares with a stale loss).
@@ -41,13 +43,13 @@ class DE(GenomeOptimizer):
     def generation(self, engine, x, y, rng, t):
         pop = self.state["population"]
         p = self.size
-        trials = self.trials(pop, rng, best=getattr(self, "_best_index", 0))
+        trials = self.trials(pop, rng, best=int(self.state.get("best_index", 0)))
         losses = self.evaluate(engine, ops.concatenate([pop, trials], axis=0), x, y)
         parent_loss, trial_loss = losses[:p], losses[p:]
         take = trial_loss <= parent_loss  # greedy one-to-one selection (seed 003 [code]: <=)
         pop = ops.where(ops.convert_to_tensor(take)[:, None], trials, pop)
         kept = np.where(take, trial_loss, parent_loss)
-        self._best_index = int(np.argmin(kept))
+        self.state["best_index"] = np.array(int(np.argmin(kept)))  # in the state: a resumed run keeps it
         self.state["population"] = pop
         self.remember_best(pop, kept)
         return self.stats(kept, 2 * p)

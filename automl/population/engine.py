@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from automl.population.backend import compile_function, on_accelerator, value_and_grad_sum
+from automl.population.backend import compile_function, grouped_conv_differentiable, on_accelerator, value_and_grad_sum
 from automl.population.folded import FoldedForward
 
 BYTES = 4  # float32
@@ -159,9 +159,11 @@ class PopulationEngine:
         return max(1, available_bytes // per)
 
     # -- evaluation --------------------------------------------------------------------------
-    def _outputs(self, pop, x, non_trainable, per_member: bool):
-        """The model's outputs [P, B, ...] for the members `pop` [P, N]."""
-        if self.folded is not None and (not per_member or self.folded.member_input):
+    def _outputs(self, pop, x, non_trainable, per_member: bool, gradients: bool = False):
+        """The model's outputs [P, B, ...] for the members `pop` [P, N]. Gradients go through
+        vectorized_map where the backend cannot differentiate the folded pass's grouped convolutions."""
+        folded_ok = not gradients or grouped_conv_differentiable()
+        if self.folded is not None and (not per_member or self.folded.member_input) and folded_ok:
             return self.folded(self.table.unflatten_population(pop), non_trainable, x, member_input=per_member)
 
         def member(w, batch):
@@ -187,7 +189,7 @@ class PopulationEngine:
         key = (per_member, gradients, chunk, piece)
         if key not in self._compiled:
             def whole(pop, x, y, nt):
-                return self._scores(self._outputs(pop, x, nt, per_member), y, per_member)
+                return self._scores(self._outputs(pop, x, nt, per_member, gradients), y, per_member)
 
             def metrics(pop, x, y, nt):
                 if piece is None or piece >= chunk:

@@ -9,6 +9,7 @@ import keras
 import keras_tuner as kt
 
 from automl.callbacks import StopAtDeadline, StopOnNonFinite
+from automl.tuning import keras_tuner_seed
 from models.survival import SurvivalNetSpec
 
 BASE_WIDTHS = (8, 16, 32)
@@ -41,7 +42,8 @@ def search_architecture(cfg, run, data, say, deadline) -> SurvivalNetSpec:
             return model.fit(*args, callbacks=[ValidationCIndex(cfg, xv, val_rows), *callbacks], **kwargs)
 
     tuner = kt.RandomSearch(HyperModel(), objective=kt.Objective("val_cindex", "max"),
-                            max_trials=cfg.search.max_trials, seed=cfg.seed, directory=str(run.path / "search"),
+                            max_trials=cfg.search.max_trials, seed=keras_tuner_seed(cfg.seed),
+                            directory=str(run.path / "search"),
                             project_name="tuner", overwrite=False)
     say(f"searching the survival net: {cfg.search.max_trials} random trials of {cfg.search.epochs} epochs, "
         "scored by the validation C-index")

@@ -1,0 +1,26 @@
+"""Keras Tuner's built-in tuners over our spaces draw the same trials for the same seed, the
+default seed 0 included (Keras Tuner reads seed 0 as "no seed" and draws a random one)."""
+from automl.evolution.space import ConvStackSpace
+from automl.tuning import SpaceHyperModel, builtin_tuner, keras_tuner_seed
+
+
+def _first_draws(directory, seed, n=3):
+    tuner = builtin_tuner("random", SpaceHyperModel(ConvStackSpace(), (8, 8, 1), 10), minimize_loss=False,
+                          max_trials=n, hyperband_max_epochs=2, hyperband_factor=3, seed=seed,
+                          directory=str(directory), project_name="p", say=lambda message: None)
+    draws = []
+    for i in range(n):
+        trial = tuner.oracle.create_trial(f"tuner{i}")
+        draws.append(dict(trial.hyperparameters.values))
+    return draws
+
+
+def test_keras_tuner_seed_is_one_to_one_and_never_zero():
+    seeds = [keras_tuner_seed(s) for s in range(-3, 50)]
+    assert 0 not in seeds and len(set(seeds)) == len(seeds)
+
+
+def test_the_same_seed_draws_the_same_trials_seed_zero_included(tmp_path):
+    first = _first_draws(tmp_path / "a", 0)
+    assert first == _first_draws(tmp_path / "b", 0)
+    assert first != _first_draws(tmp_path / "c", 5)
