@@ -9,23 +9,12 @@ from pathlib import Path
 
 import keras
 
+from automl.budget import format_duration
+from automl.errors import TrainingDiverged
 from automl.io import atomic_save_model, atomic_write_json
 
 # Attributes that make ReduceLROnPlateau and EarlyStopping stateful across epochs.
 _SCHEDULE_STATE = ("wait", "best", "cooldown_counter", "best_epoch")
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: a step made the weights non-finite."""
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

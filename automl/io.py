@@ -1,4 +1,8 @@
-"""Atomic file writes: a kill at any moment leaves the old file or the new one, never half of one."""
+"""Atomic file writes: a kill at any moment leaves the old file or the new one, never half of one.
+
+Files and folders get the modes the user's umask allows, as `open` and `mkdir` would give them:
+the temporary files behind the atomic writes are private (0600) until chmod-ed here, and a run
+directory must be readable by TensorBoard or a model server running as another user."""
 from __future__ import annotations
 
 import json
@@ -7,11 +11,31 @@ import tempfile
 from pathlib import Path
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it before Python 3.13's os.getumask...
+    os.umask(mask)          # ...is to set it and put it back
+    return mask
+
+
+UMASK = _process_umask()  # read once, at import: setting it briefly must not race with other threads
+
+
+def file_mode() -> int:
+    """The mode a new file gets from `open`: 0666 less the umask."""
+    return 0o666 & ~UMASK
+
+
+def folder_mode() -> int:
+    """The mode a new folder gets from `mkdir`: 0777 less the umask."""
+    return 0o777 & ~UMASK
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

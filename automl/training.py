@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from automl.callbacks import StopOnNonFinite
 from automl.optimizers import GoalOrientedBraking, PortHamiltonian, ScaledAdam, ScaledSGD
+from automl.task import task_for
 
 
 def _phs(cfg) -> PortHamiltonian:
@@ -17,7 +18,8 @@ def _phs(cfg) -> PortHamiltonian:
                            discretization=cfg.phs.discretization)
 
 
-OPTIMIZERS = {
+# The gradient optimizers by name (automl.training_settings.GRADIENT_OPTIMIZERS lists the same).
+GRADIENT_BUILDERS = {
     "adam": lambda cfg: keras.optimizers.Adam(cfg.learning_rate),
     "sgd": lambda cfg: keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum),
     "phs": _phs,
@@ -29,7 +31,7 @@ def make_optimizer(cfg, multipliers: dict[str, float] | None = None) -> keras.op
     """The configured optimizer; with `multipliers` (variable path -> factor, e.g. the DMU rule)
     a variant that scales those variables' learning rate."""
     if not multipliers:
-        return OPTIMIZERS[cfg.optimizer](cfg)
+        return GRADIENT_BUILDERS[cfg.optimizer](cfg)
     if cfg.optimizer == "adam":
         return ScaledAdam(cfg.learning_rate, multipliers=multipliers)
     if cfg.optimizer == "sgd":
@@ -41,11 +43,8 @@ def make_optimizer(cfg, multipliers: dict[str, float] | None = None) -> keras.op
 def compile_classifier(model: keras.Model, cfg, regression: bool = False,
                        multipliers: dict[str, float] | None = None) -> keras.Model:
     """Cross-entropy and accuracy on class probabilities, or MSE for a regression output."""
-    model.compile(
-        optimizer=make_optimizer(cfg, multipliers),
-        loss="mse" if regression else "sparse_categorical_crossentropy",
-        metrics=[] if regression else ["accuracy"],
-    )
+    task = task_for(regression)
+    model.compile(optimizer=make_optimizer(cfg, multipliers), loss=task.loss, metrics=list(task.metrics))
     return model
 
 

@@ -16,6 +16,7 @@ from keras_tuner.src.engine.trial import TrialStatus
 
 from automl.budget import Deadline
 from automl.evolution.space import Space
+from automl.seeds import keras_tuner_seed
 from automl.evolution.tuner import compile_trial
 
 TUNERS = {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband}
@@ -71,13 +72,6 @@ class _Reporting:
         result = f"{self.oracle.objective.name} {score:.4f}" if score is not None else "no score (failed or cut)"
         best_text = f"; best {best[0].score:.4f} (trial {best[0].trial_id})" if best and best[0].score is not None else ""
         self.say(f"trial {trial.trial_id} done: {result}{best_text}")
-
-
-def keras_tuner_seed(seed: int) -> int:
-    """The seed to give Keras Tuner for our `seed`. Its oracles read 0 as "no seed"
-    (`seed or random.randint(1, 10000)`), so our default seed 0 would draw other trials in each
-    run; non-negative seeds are shifted off 0, one to one."""
-    return seed + 1 if seed >= 0 else seed
 
 
 def builtin_tuner(name: str, hypermodel: SpaceHyperModel, minimize_loss: bool, max_trials: int,

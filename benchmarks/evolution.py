@@ -33,9 +33,9 @@ THESIS = [("inheritance, e=4 (proposal)", "85.0 ± 2.4", "87.2 ± 1.5"),
 
 
 def evolution_row(dataset, data, seed, budget, inheritance, max_channels, work: Path) -> list[dict]:
+    from automl.rundir import RunDir
     from pipelines import config as configs
     from pipelines.evolution import run_evolution
-    from pipelines.rundir import RunDir
 
     early = budget // 4
     overrides = [f"dataset={dataset}", f"seed={seed}", f"evolution.budget_epochs={budget}",
@@ -65,7 +65,7 @@ def keras_tuner_row(kind, data, seed, budget, max_channels, work: Path) -> dict:
     from automl.evolution.tuner import final_training
     from models import build_model, count
     from pipelines import config as configs
-    from pipelines.datasets.tfdata import split_pipelines
+    from automl.tfdata import split_pipelines
 
     evo = configs.load_config("search", preset="thesis").evolution
     space = ConvStackSpace(max_channels)

@@ -1,6 +1,6 @@
 """Port-Hamiltonian optimizer benchmark: SGD vs fixed-friction PHS vs goal-oriented PHS.
 
-Seed 002 §3.3 trains a LeNet-5-like net (44k weights) and reports, per setting of step α,
+Seed 002 §3.4 (L700) trains a LeNet-5-like net (44k weights) and reports, per setting of step α,
 friction and mass, test accuracy of SGD, PHS and goal-oriented PHS (Tables 3.1/3.2). The
 FashionMNIST table (3.2) is the one that fits here (28x28 grey images), so its 8 settings are
 run on `mnist5k` (or `digits` for speed): same net (models.zoo.lenet5_like), same epochs, no
@@ -40,9 +40,9 @@ TABLE_3_2 = [
 
 
 def train(data, overrides: list[str], work: Path) -> dict:
-    from automl.callbacks import TrainingDiverged
+    from automl.errors import TrainingDiverged
+    from automl.rundir import RunDir
     from pipelines import config as configs
-    from pipelines.rundir import RunDir
     from pipelines.train import run_training
 
     cfg = configs.load_config("train", None, overrides)
@@ -198,7 +198,7 @@ def _plot(rows, path: Path, dataset: str, steps_per_epoch: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pipelines.plots import save_figure
+    from automl.plots import save_figure
 
     fig, axes = plt.subplots(2, 4, figsize=(16, 7), sharey=True)
     for ax, r in zip(axes.flat, rows):

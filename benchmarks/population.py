@@ -80,8 +80,8 @@ def toy_data(task: str, length: int, n: int, seed: int):
 
 
 def mnist5k():
-    from pipelines.datasets import load_dataset
     from pipelines import config as configs
+    from pipelines.datasets import load_dataset
     data = load_dataset("mnist5k", configs.load_config("train").data)
     return {k: getattr(data, k) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
 
@@ -108,6 +108,7 @@ def load(data_dir: Path | None, name: str, maker):
 # -- engine ----------------------------------------------------------------------------------
 def engine_section(args) -> None:
     import keras
+
     from automl.population import PopulationEngine
     from models import Conv, ConvNetSpec, Pool, build_model, get_spec
 
@@ -180,6 +181,7 @@ def rnn_model(features: int):
 
 def ndes_section(args) -> None:
     import keras
+
     from automl.population import NDES
 
     cells = [(t, L) for t in args.tasks for L in args.lengths]
@@ -250,6 +252,7 @@ def _mean_std(values) -> str:
 # -- LEEA on mnist5k -------------------------------------------------------------------------
 def leea_section(args) -> None:
     import keras
+
     from automl.population import LEEA
     from models import build_model, get_spec
     from models.preprocess import Preprocess
@@ -344,7 +347,8 @@ def ae_model(d: int):
 
 def autoencoder_section(args) -> None:
     import keras
-    from automl.population import CoSyNE, DE, MuLambdaES
+
+    from automl.population import DE, CoSyNE, MuLambdaES
 
     makers = {"de": DE, "cosyne": CoSyNE, "es": MuLambdaES}
     rows = []
@@ -392,9 +396,9 @@ def defaults_section(args) -> None:
     digits within 5 minutes on 2 cores, inside the default memory budget (caps reported)."""
     import tempfile
 
+    from automl.rundir import RunDir
     from pipelines import config as configs
     from pipelines.datasets import load_dataset
-    from pipelines.rundir import RunDir
     from pipelines.train import run_training
 
     rows = []

@@ -1,6 +1,6 @@
 """Input preprocessing that lives inside the model, so a served model takes raw pixels.
 
-Seed 002 §2.3 / reference §2a.12: natural images are standardised per colour channel with
+Seed 002 §6.1.5 (L1157) / reference §2a.12: natural images are standardised per colour channel with
 training-set statistics; MNIST-like images are scaled to [0, 1].
 """
 from __future__ import annotations

@@ -50,7 +50,7 @@ def resnet_mini() -> ResNetSpec:
 
 
 def lenet5_like() -> ConvNetSpec:
-    """The port-Hamiltonian study's net, seed 002 §3.3: "two convolutional, one pooling and two
+    """The port-Hamiltonian study's net, seed 002 §3.4 (L700): "two convolutional, one pooling and two
     fully connected layers" with 5x5 filters and "44,426 weights". The exact widths cannot be
     recovered (reference ambiguity 18); 6 and 16 filters (LeNet-5's) with 'valid' padding and a
     26-unit hidden layer give 44,468 weights on 28x28x1 inputs, the closest LeNet-like count.

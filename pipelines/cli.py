@@ -13,8 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.errors import UsageError
-from pipelines.population import POPULATION_NAMES, arch_name, is_population
+from automl.errors import UsageError, exit_code
+from automl.evolution.settings import SPACES
+from automl.formats import EXPORT_FORMATS
+from automl.training_settings import OPTIMIZERS
+from pipelines import config as configs
+from pipelines.runs import check_budget, resolve_run
 
 SEARCH_STRATEGIES = {  # kept here, light, so --help needs no TensorFlow; see pipelines.search
     "resbuilder": "ResBuilder: grow by near-identity blocks, prune with LayerLasso, resize with MorphNet (default)",
@@ -26,7 +30,6 @@ SEARCH_STRATEGIES = {  # kept here, light, so --help needs no TensorFlow; see pi
     "bayesian": "Keras Tuner's Bayesian optimisation (Gaussian process) over the same spaces",
     "hyperband": "Keras Tuner's Hyperband over the same spaces",
 }
-KERAS_TUNERS = ("random", "bayesian", "hyperband")
 
 
 class Parser(argparse.ArgumentParser):
@@ -75,7 +78,7 @@ def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> N
                    help="recurrent model for sequence datasets: dmu (default there), lstm, gru, rnn or rhn; "
                         "tune with --set model.units/depth/hidden/layers/gate_bias/lr_rule")
     p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
-    p.add_argument("--optimizer", choices=["adam", "sgd", "phs", "phs-go", *POPULATION_NAMES],
+    p.add_argument("--optimizer", choices=OPTIMIZERS,
                    help="adam (default), sgd, phs (port-Hamiltonian, fixed friction), phs-go "
                         "(goal-oriented braking; tune with --set train.phs.KEY=VALUE), or a gradient-free "
                         "population optimizer for `automl train`: leea, ndes, ndes-g, ndes-b, de, cosyne, es "
@@ -98,12 +101,12 @@ def build_parser() -> Parser:
     _run_flags(p)
     p.add_argument("--strategy", choices=list(SEARCH_STRATEGIES), default=None,
                    help="search strategy (default: resbuilder)")
-    p.add_argument("--space", choices=["conv", "residual", "recurrent"], default=None,
+    p.add_argument("--space", choices=SPACES, default=None,
                    help="search space of evolution, random, bayesian and hyperband (default: conv for images, "
                         "recurrent for sequence datasets: cell, width, depth, gate bias, learning-rate rule)")
-    p.add_argument("--preset", choices=["quick", "thesis"], default=None,
+    p.add_argument("--preset", choices=configs.presets("search"), default=None,
                    help="quick (default): short schedules (ResBuilder, 64-epoch evolution), minutes on small "
-                        "data; thesis: the theses' full schedules (configs/search.yaml)")
+                        "data; thesis: the theses' full schedules (configs/resbuilder.yaml, configs/evolution.yaml)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("survival", help="whole-slide survival analysis: slides + clinical table -> risks, report",
@@ -133,6 +136,11 @@ def build_parser() -> Parser:
                                    "probabilities), DIR/model.keras and DIR/export.json.")
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("--out", metavar="DIR", required=True, help="export directory (must not exist, or be empty)")
+    p.add_argument("--format", dest="formats", action="append", choices=EXPORT_FORMATS, metavar="FORMAT",
+                   help=f"one of {', '.join(EXPORT_FORMATS)}, repeatable (default saved_model, for TF Serving; "
+                        "tflite writes DIR/model.tflite, onnx DIR/model.onnx and needs pip install "
+                        "\"automl-keras[onnx]\"); DIR/model.keras, loadable with plain Keras, and DIR/export.json "
+                        "are always written")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="print a run's table of trained models",
@@ -153,112 +161,11 @@ def build_parser() -> Parser:
 
 
 # -- commands ---------------------------------------------------------------------------
-def _resolve_run(args, command: str):
-    """The run directory and its config: new from defaults and flags, or the saved one on --resume."""
-    from pipelines import config as configs
-    from pipelines import distributed
-    from pipelines.rundir import RunDir
-
-    role = distributed.role() if command == "search" else "serial"
-    if role != "serial":
-        if not args.out:
-            raise UsageError("a distributed search needs --out RUN_DIR, the same directory for the chief and "
-                             "every worker (on a shared filesystem)")
-        if role == "worker":  # the chief's saved config is the search's; a worker's own flags are ignored
-            distributed.wait_for_run(args.out)
-            run = RunDir.open(args.out)
-            if run.meta().get("strategy") != "evolution":
-                raise UsageError(f"{run.path} is not an evolution search; only --strategy evolution runs distributed")
-            return run, run.load_config(command)
-        if not args.resume and (args.strategy or "resbuilder") != "evolution":
-            raise UsageError("KERASTUNER_* variables are set, but only --strategy evolution runs distributed")
-
-    _check_budget(args.budget)
-    if args.resume:
-        if not args.out:
-            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
-        if (args.config or args.overrides or args.dataset or args.arch or args.optimizer or args.seed is not None
-                or args.model
-                or getattr(args, "strategy", None) or getattr(args, "preset", None) or getattr(args, "space", None)):
-            raise UsageError("--resume continues a run with its saved config; drop --config/--set/--dataset/"
-                             "--arch/--optimizer/--seed/--strategy/--preset/--space")
-        run = RunDir.open(args.out)
-        if run.meta().get("command") != command:
-            raise UsageError(f"{run.path} is a run of `automl {run.meta().get('command')}`, not `automl {command}`")
-        cfg = run.load_config(command)
-        if args.budget is not None:  # this invocation's time; the saved config keeps the first budget
-            cfg.budget = args.budget
-            run.update_meta(budgets=run.meta().get("budgets", []) + [args.budget])
-        return run, cfg
-
-    flags = list(args.overrides)
-    for key, value in (("dataset", args.dataset), ("seed", args.seed), ("model.arch", args.arch),
-                       ("data.data_dir", args.data_dir), ("train.optimizer", args.optimizer),
-                       ("model.cell", args.model), ("evolution.space", getattr(args, "space", None)),
-                       ("tuner.space", None if getattr(args, "space", None) in (None, "residual") else args.space),
-                       ("budget", None if args.budget is None else json.dumps(args.budget))):
-        if value is not None:
-            flags.append(f"{key}={value}")
-    preset = (getattr(args, "preset", None) or "quick") if command == "search" else None
-    cfg = configs.load_config(command, args.config, flags, preset=preset)
-    configs.check_ranges(cfg, "config")
-    # Fail on missing data or a bad architecture before any directory is written.
-    from pipelines.datasets import is_sequence, preflight
-
-    preflight(cfg.dataset, cfg.data)
-    _check_model_fits_data(cfg, args, command, is_sequence(cfg.dataset))
-    from models import get_spec
-
-    get_spec(arch_name(cfg))
-    out = args.out or RunDir.default_path(command, cfg.dataset)
-    run = RunDir.create(out, command, configs.to_dict(cfg))
-    if command == "search":
-        run.update_meta(strategy=args.strategy or "resbuilder", preset=preset)
-    return run, cfg
-
-
-def _check_model_fits_data(cfg, args, command: str, sequential: bool) -> None:
-    """A sequence dataset with an image architecture, or the reverse, named both ways."""
-    if sequential and args.arch:
-        raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but --arch {args.arch} is an image "
-                         "architecture; choose a recurrent model with --model dmu|lstm|gru|rnn|rhn")
-    if not sequential and cfg.model.cell:
-        raise UsageError(f"dataset {cfg.dataset!r} holds images, but model {cfg.model.cell!r} is a recurrent "
-                         "sequence model; use --arch for images, or a sequence dataset (adding, parity, "
-                         "temporal_order, digits-rows, ...)")
-    if command == "search" and is_population(cfg.train.optimizer):
-        raise UsageError(f"optimizer {cfg.train.optimizer} is a population optimizer for `automl train`; "
-                         "`automl search` trains its candidates with adam, sgd, phs or phs-go")
-    if sequential and cfg.model.lr_rule and (cfg.model.cell or "dmu") == "dmu" \
-            and cfg.train.optimizer not in ("adam", "sgd") and not is_population(cfg.train.optimizer):
-        raise UsageError(f"the DMU learning-rate rule needs optimizer adam or sgd, not {cfg.train.optimizer}; "
-                         "turn it off with --set model.lr_rule=false")
-    if command != "search":
-        return
-    strategy = getattr(args, "strategy", None) or "resbuilder"
-    if sequential and strategy in ("resbuilder", "morphnet"):
-        raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but --strategy {strategy} grows image "
-                         "ResNets; search recurrent models with --strategy evolution, random, bayesian or hyperband")
-    space = getattr(args, "space", None) or \
-        {"evolution": cfg.evolution.space, **dict.fromkeys(KERAS_TUNERS, cfg.tuner.space)}.get(strategy)
-    if space is None or space == "auto":
-        return
-    if sequential and space != "recurrent":
-        raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but the {space} search space holds image "
-                         "networks; use --space recurrent (or leave it out)")
-    if not sequential and space == "recurrent":
-        raise UsageError(f"dataset {cfg.dataset!r} holds images, but the recurrent search space holds sequence "
-                         "models; use --space conv, or a sequence dataset (adding, parity, digits-rows, ...)")
-    if strategy in KERAS_TUNERS and space == "residual":
-        raise UsageError(f"--strategy {strategy} searches the conv or recurrent space; the residual space is "
-                         "searched by --strategy evolution (or resbuilder)")
-
-
 def _train_in_run(args, command: str) -> dict:
     from automl.budget import Deadline, parse_duration
     from pipelines.datasets import load_dataset
 
-    run, cfg = _resolve_run(args, command)
+    run, cfg = resolve_run(args, command)
     deadline = Deadline(parse_duration(cfg.budget) if cfg.budget else None, started=_STARTED)
     try:
         # Bundled data and image folders load without TensorFlow, so their errors come first.
@@ -278,7 +185,7 @@ def _train_in_run(args, command: str) -> dict:
     if summary.get("role") == "worker":
         print(f"{run.path}  worker finished")
     else:
-        from pipelines.train import result_text
+        from automl.report import result_text
 
         print(f"{run.path}  {result_text(summary)}")
     return summary
@@ -294,22 +201,11 @@ def cmd_search(args) -> int:
     return 0
 
 
-def _check_budget(budget: str | None) -> None:
-    if budget is not None:
-        from automl.budget import parse_duration
-
-        try:
-            parse_duration(budget)
-        except ValueError as e:
-            raise UsageError(f"--budget: {e}") from None
-
-
 def cmd_survival(args) -> int:
     from automl.budget import Deadline, parse_duration
-    from pipelines import config as configs
-    from pipelines.rundir import RunDir
+    from automl.rundir import RunDir
 
-    _check_budget(args.budget)
+    check_budget(args.budget)
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
@@ -318,7 +214,7 @@ def cmd_survival(args) -> int:
         run = RunDir.open(args.out)
         if run.meta().get("command") != "survival":
             raise UsageError(f"{run.path} is a run of `automl {run.meta().get('command')}`, not `automl survival`")
-        cfg = run.load_config("survival")
+        cfg = configs.run_config(run, "survival")
         if args.budget is not None:  # this invocation's time; the saved config keeps the first budget
             cfg.budget = args.budget
             run.update_meta(budgets=run.meta().get("budgets", []) + [args.budget])
@@ -371,23 +267,24 @@ def cmd_survival(args) -> int:
         if not args.resume:
             run.discard_if_untouched()
         raise
-    from pipelines.train import result_text
+    from automl.report import result_text
 
     print(f"{run.path}  {result_text(summary)}")
     return 0
 
 
 def cmd_export(args) -> int:
-    from pipelines.export import export_run
+    from automl.export import export_run
 
-    out = export_run(args.run, args.out)
-    print(f"exported {args.run} to {out} (SavedModel in {out / 'saved_model'})")
+    out = export_run(args.run, args.out, formats=tuple(args.formats or ("saved_model",)))
+    written = ", ".join(sorted(p.name for p in out.iterdir()))
+    print(f"exported {args.run} to {out}: {written}")
     return 0
 
 
 def cmd_report(args) -> int:
-    from pipelines.report import format_report
-    from pipelines.rundir import RunDir
+    from automl.report import format_report
+    from automl.rundir import RunDir
 
     print(format_report(RunDir.open(args.run)))
     return 0
@@ -422,7 +319,6 @@ def cmd_datasets(args) -> int:
         b = tfds_source.prepare(args.name, args.data_dir, args.manual_dir)
         print(f"{args.name} is prepared in {b.data_dir}")
         return 0
-    from pipelines import config as configs
     from pipelines.datasets import load_dataset
 
     data_cfg = configs.load_config("train", None, [f"data.data_dir={args.data_dir}"] if args.data_dir else []).data
@@ -430,22 +326,6 @@ def cmd_datasets(args) -> int:
     for key, value in data.describe().items():
         print(f"{key:12s} {value}")
     return 0
-
-
-def _exit_code(error: Exception) -> int | None:
-    """2 for bad input, 1 for a training that diverged, None for a bug (shown with its traceback).
-
-    The error classes are looked up only if their modules were loaded: an error of a
-    module that was never imported cannot have been raised.
-    """
-    if isinstance(error, UsageError):
-        return 2
-    spec, callbacks = sys.modules.get("models.spec"), sys.modules.get("automl.callbacks")
-    if spec and isinstance(error, spec.SpecError):
-        return 2
-    if callbacks and isinstance(error, callbacks.TrainingDiverged):
-        return 1
-    return None
 
 
 _STARTED = time.monotonic()  # a budget counts from the command's start (main() resets it)
@@ -459,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as e:
-        code = _exit_code(e)
+        code = exit_code(e)
         if code is None:
             raise
         print(f"automl {args.command}: error: {e}", file=sys.stderr)

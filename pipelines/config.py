@@ -1,13 +1,20 @@
-"""YAML configs loaded into typed dataclasses.
+"""YAML configs loaded into typed objects.
 
-The defaults live in `configs/<name>.yaml`, with a comment on each naming its source;
-the dataclasses here only give the types. A user file (`--config FILE`) and `--set key=value`
-overrides are layered on top. An unknown key or a value of the wrong type fails with a
-message naming the key and the file (or `--set`) it came from.
+Two kinds of sections. A section backed by a settings class (`resbuilder:` is
+automl.ResBuilderSettings, `evolution:` is automl.EvolutionSettings) takes its keys, types,
+defaults and rules from that class's constructor, the one definition of each parameter; its
+`configs/<section>.yaml` is written from the class (`python tools/write_configs.py`) and a test
+keeps it so. The other sections still take their defaults from `configs/<name>.yaml`, with a
+comment on each naming its source, and their types from the dataclasses here.
+
+Layers, last wins: the defaults, a preset (`--preset thesis`: each settings class's PRESETS), a
+user file (`--config FILE`), then each `--set key=value`. An unknown key, a value of the wrong
+type or out of range fails with a message naming the key and the file (or flag) it came from.
 """
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 import types
 import typing
 from dataclasses import dataclass
@@ -18,11 +25,12 @@ from typing import Literal
 import yaml
 
 from automl.budget import parse_duration
-from pipelines.errors import UsageError
-
-
-class ConfigError(UsageError):
-    pass
+from automl.errors import ConfigError
+from automl.evolution.settings import EvolutionSettings
+from automl.resbuilder.settings import ResBuilderSettings
+from automl.settings import AUGMENTS, ArgumentError, Settings
+from automl.settings import is_settings as _is_settings
+from automl.training_settings import TrainingSettings
 
 
 @dataclass
@@ -33,7 +41,7 @@ class DataConfig:
     test_split: float
     split_seed: int
     batch_size: int
-    augment: Literal["auto", "none", "shift", "shift_flip"]
+    augment: Literal[AUGMENTS]
     image_size: list[int] | None
     sequence_length: int
     sequence_sizes: list[int]
@@ -49,33 +57,6 @@ class ModelConfig:
     hidden: int
     gate_bias: float
     lr_rule: bool
-
-
-@dataclass
-class PhsConfig:
-    learning_rate: float
-    mass: float
-    friction: float
-    discretization: Literal["semi_implicit", "explicit"]
-    brake_goal: float
-    brake_mode: Literal["absolute", "relative"]
-    brake_factor: float
-    monitor: Literal["running", "epoch"]
-
-
-@dataclass
-class TrainConfig:
-    epochs: int
-    optimizer: Literal["adam", "sgd", "phs", "phs-go", "leea", "ndes", "ndes-g", "ndes-b", "de", "cosyne", "es"]
-    learning_rate: float
-    momentum: float
-    phs: PhsConfig
-    reduce_lr_on_plateau: bool
-    plateau_factor: float
-    plateau_patience: int
-    min_lr: float
-    early_stopping_patience: int
-    distribute: Literal["auto", "off", "mirrored"]
 
 
 @dataclass
@@ -171,53 +152,8 @@ class TrainRunConfig:
     budget: str | None
     data: DataConfig
     model: ModelConfig
-    train: TrainConfig
+    train: TrainingSettings
     population: PopulationConfig
-
-
-@dataclass
-class ResBuilderConfig:
-    start: Literal["rb-0net", "rb-r18", "rb-r18-cifar"]
-    start_pooling_stages: int
-    insertions: int
-    morph_steps: int
-    epochs: int
-    layerlasso_momentum: bool
-    momentum_gain: float
-    lambda_morph: float
-    morph_threshold: float
-    intensity: float
-    zeta: float
-    zeta_large: float
-    lambda_lasso: float
-    lasso_threshold: float
-    lambda_l2: float
-    init_mean_abs: float
-
-
-@dataclass
-class EvolutionConfig:
-    space: Literal["auto", "conv", "residual", "recurrent"]
-    max_channels: int
-    max_units: int
-    mode: Literal["one_plus_one", "population"]
-    objective: Literal["accuracy", "pareto"]
-    inheritance: bool
-    budget_epochs: int
-    epochs_per_trial: int
-    batch_size: int
-    learning_rate: float
-    augment: Literal["auto", "none", "shift", "shift_flip"]
-    niching_probability: float
-    niching_steps: int
-    population_size: int
-    tournament_size: int
-    final_epochs: int
-    final_boundaries: list[int]
-    final_learning_rates: list[float]
-    checkpoints: list[int]
-    worker_timeout: float
-    heartbeat: float
 
 
 @dataclass
@@ -238,9 +174,9 @@ class SearchRunConfig:
     budget: str | None
     data: DataConfig
     model: ModelConfig
-    train: TrainConfig
-    resbuilder: ResBuilderConfig
-    evolution: EvolutionConfig
+    train: TrainingSettings
+    resbuilder: ResBuilderSettings
+    evolution: EvolutionSettings
     tuner: TunerConfig
 
 
@@ -326,46 +262,105 @@ def default_file(name: str) -> Path:
     return Path(str(resources.files("configs").joinpath(f"{name}.yaml")))
 
 
-PRESETS = {"search": {"thesis": None, "quick": "search_quick"}}
+DEFAULTS = "the defaults of "  # the source named for a settings class's own defaults
+
+
+def settings_sections(schema) -> dict[str, type[Settings]]:
+    """The sections of `schema` that a settings class defines: {section: class}."""
+    return {k: h for k, h in typing.get_type_hints(schema).items() if _is_settings(h)}
+
+
+def presets(name: str) -> list[str]:
+    """The presets a command's config knows (those of its settings classes)."""
+    return sorted({p for cls in settings_sections(SCHEMAS[name]).values() for p in cls.PRESETS})
 
 
 def load_config(name: str, user_file: str | None = None, overrides: list[str] = (),
                 preset: str | None = None) -> typing.Any:
-    """The `configs/<name>.yaml` defaults, then the preset's overlay, then `user_file`, then
-    each `key=value` override."""
+    """The defaults (`configs/<name>.yaml` and the settings classes' constructors), then the
+    preset's values, then `user_file`, then each `key=value` override."""
     schema = SCHEMAS[name]
     base_path = default_file(name)
-    merged = _read_yaml(base_path)
-    _check(merged, schema, "", str(base_path), partial=False)
+    sections = settings_sections(schema)
+    layers = [(_read_yaml(base_path), str(base_path))]
+    layers += [({section: _plain(cls.defaults())}, f"{DEFAULTS}{cls.__name__}") for section, cls in sections.items()]
     if preset is not None:
-        choices = PRESETS.get(name, {})
-        if preset not in choices:
-            raise ConfigError(f"unknown preset {preset!r} (choose {', '.join(choices) or 'none'})")
-        if choices[preset]:
-            layer_path = default_file(choices[preset])
-            layer = _read_yaml(layer_path)
-            _check(layer, schema, "", str(layer_path), partial=True)
-            _merge(merged, layer)
+        if preset not in presets(name):
+            raise ConfigError(f"unknown preset {preset!r} (choose {', '.join(presets(name)) or 'none'})")
+        layers.append(({section: _plain(cls.preset(preset)) for section, cls in sections.items()
+                        if preset in cls.PRESETS}, f"--preset {preset}"))
     if user_file:
-        layer = _read_yaml(Path(user_file))
-        _check(layer, schema, "", user_file, partial=True)
-        _merge(merged, layer)
-    for item in overrides:
-        layer = parse_override(item)
-        _check(layer, schema, "", f"--set {item}", partial=True)
-        _merge(merged, layer)
-    return _build(schema, merged)
+        layers.append((_read_yaml(Path(user_file)), user_file))
+    layers += [(parse_override(item), f"--set {item}") for item in overrides]
+    merged, sources = {}, {}
+    for layer, source in layers:
+        _check(layer, schema, "", source, partial=True)
+        _merge(merged, layer, sources, source)
+    _check(merged, schema, "", str(base_path), partial=False)
+    return _build(schema, merged, sources, str(base_path))
 
 
 def from_dict(name: str, data: dict, source: str) -> typing.Any:
     """A complete config from a plain dict, e.g. the resolved config saved in a run dir."""
     schema = SCHEMAS[name]
     _check(data, schema, "", source, partial=False)
-    return _build(schema, data)
+    return _build(schema, data, {}, source)
+
+
+def run_config(run, schema: str = "train") -> typing.Any:
+    """The resolved config a run directory saved (`run`: an automl.rundir.RunDir or its path)."""
+    from automl.rundir import RunDir
+
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    return from_dict(schema, run.config(), str(run.path / RunDir.CONFIG))
 
 
 def to_dict(config) -> dict:
-    return dataclasses.asdict(config)
+    """Plain values (for YAML) of a config, dataclass sections and settings sections alike."""
+    if isinstance(config, Settings):
+        return config.to_dict()
+    return {f.name: to_dict(value) if dataclasses.is_dataclass(value) or isinstance(value, Settings) else _plain(value)
+            for f in dataclasses.fields(config) for value in [getattr(config, f.name)]}
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return list(value) if isinstance(value, tuple) else value
+
+
+# The sections a settings class defines, each written out as configs/<file>: section -> (the
+# command whose schema holds it, file name).
+GENERATED = {"train": ("train", "training.yaml"), "resbuilder": ("search", "resbuilder.yaml"),
+             "evolution": ("search", "evolution.yaml")}
+
+
+def settings_yaml(section: str) -> str:
+    """`configs/<file>`: a settings class's defaults, each with its documentation and source as a
+    comment, and its presets; written by tools/write_configs.py, never by hand."""
+    command, _ = GENERATED[section]
+    cls = settings_sections(SCHEMAS[command])[section]
+    lines = [f"# Defaults of `{section}:` in a config file or `--set {section}.KEY=VALUE`, written from",
+             f"# {cls.__module__}.{cls.__name__} by tools/write_configs.py (do not edit: the class is the",
+             "# definition). Each comment is the argument's documentation, with its source in the seeds.", "",
+             f"{section}:", *_settings_lines(cls, "  ")]
+    for name, values in cls.PRESETS.items():
+        if values:
+            lines += ["", f"# --preset {name} sets: " + ", ".join(f"{k}={_plain(v)}" for k, v in values.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _settings_lines(cls, indent: str) -> list[str]:
+    lines, docs, types = [], cls.docs(), cls.types()
+    for name, value in cls.defaults().items():
+        nested = _is_settings(types[name])
+        text = f"{name}:" if nested else yaml.safe_dump({name: value}, default_flow_style=True, width=10**6).strip()[1:-1]
+        first, *rest = textwrap.wrap(docs[name], 96)
+        lines.append(f"{indent}{text}  # {first}")
+        lines += [f"{indent}{' ' * len(text)}  # {line}" for line in rest]
+        if nested:
+            lines += _settings_lines(types[name], indent + "  ")
+    return lines
 
 
 # Shorthands of `--set` (issue #4 names them so): the evolution's two most-changed keys.
@@ -409,23 +404,35 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _merge(into: dict, layer: dict) -> None:
+def _merge(into: dict, layer: dict, sources: dict, source: str, prefix: str = "") -> None:
+    """`layer` over `into`; `sources` remembers where each key's value came from."""
     for key, value in layer.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
+            _merge(into[key], value, sources, source, f"{prefix}{key}.")
         else:
             into[key] = value
+            for leaf in _leaves(value, f"{prefix}{key}"):
+                sources[leaf] = source
+
+
+def _leaves(value, key: str):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, f"{key}.{k}")
+    else:
+        yield key
 
 
 def _check(data: dict, schema, prefix: str, source: str, partial: bool) -> None:
-    hints = typing.get_type_hints(schema)
+    """Keys known and values of the right type (ranges are the settings classes' or check_ranges')."""
+    hints = schema.types() if _is_settings(schema) else typing.get_type_hints(schema)
     for key, value in data.items():
         full = f"{prefix}{key}"
         if key not in hints:
             known = ", ".join(f"{prefix}{k}" for k in hints)
             raise ConfigError(f"{source}: unknown key '{full}' (known keys: {known})")
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if dataclasses.is_dataclass(hint) or _is_settings(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: '{full}' must be a mapping, got {value!r}")
             _check(value, hint, f"{full}.", source, partial)
@@ -493,22 +500,6 @@ def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config
         ("data.validation_split", config.data.validation_split, 0 < config.data.validation_split < 1, "in (0, 1)"),
         ("data.test_split", config.data.test_split, 0 < config.data.test_split < 1, "in (0, 1)"),
         ("data.batch_size", config.data.batch_size, config.data.batch_size >= 1, ">= 1"),
-        ("train.epochs", config.train.epochs, config.train.epochs >= 1, ">= 1"),
-        ("train.learning_rate", config.train.learning_rate, config.train.learning_rate > 0, "> 0"),
-        ("train.plateau_factor", config.train.plateau_factor, 0 < config.train.plateau_factor < 1, "in (0, 1)"),
-        ("train.plateau_patience", config.train.plateau_patience, config.train.plateau_patience >= 0, ">= 0"),
-        ("train.early_stopping_patience", config.train.early_stopping_patience,
-         config.train.early_stopping_patience >= 0, ">= 0 (0 turns it off)"),
-    ]
-    phs = config.train.phs
-    rules += [
-        ("train.phs.learning_rate", phs.learning_rate, phs.learning_rate > 0, "> 0"),
-        ("train.phs.mass", phs.mass, phs.mass > 0, "> 0"),
-        ("train.phs.friction", phs.friction, phs.friction >= 0, ">= 0"),
-        ("train.phs.brake_factor", phs.brake_factor, phs.brake_factor >= 1, ">= 1"),
-        ("train.phs.brake_goal", phs.brake_goal,
-         0 < phs.brake_goal < 1 if phs.brake_mode == "relative" else phs.brake_goal > 0,
-         "in (0, 1) for brake_mode relative" if phs.brake_mode == "relative" else "> 0"),
     ]
     m = config.model
     rules += [
@@ -524,48 +515,6 @@ def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config
     if config.data.image_size is not None:
         ok = len(config.data.image_size) == 2 and min(config.data.image_size) >= 1
         rules.append(("data.image_size", config.data.image_size, ok, "[height, width]"))
-    rb = getattr(config, "resbuilder", None)
-    if rb is not None:
-        for key in ("lambda_morph", "lambda_lasso", "lambda_l2", "morph_threshold", "lasso_threshold",
-                    "momentum_gain", "init_mean_abs"):
-            value = getattr(rb, key)
-            rules.append((f"resbuilder.{key}", value, value >= 0, ">= 0"))
-        rules += [
-            ("resbuilder.intensity", rb.intensity, 0 < rb.intensity <= 1, "in (0, 1]"),
-            ("resbuilder.zeta", rb.zeta, rb.zeta > 0, "> 0"),
-            ("resbuilder.zeta_large", rb.zeta_large, rb.zeta_large > 0, "> 0"),
-            ("resbuilder.insertions", rb.insertions, rb.insertions >= 0, ">= 0"),
-            ("resbuilder.morph_steps", rb.morph_steps, rb.morph_steps >= 1, ">= 1"),
-            ("resbuilder.epochs", rb.epochs, rb.epochs >= 1, ">= 1"),
-            ("resbuilder.start_pooling_stages", rb.start_pooling_stages, rb.start_pooling_stages >= 0, ">= 0"),
-        ]
-    evo = getattr(config, "evolution", None)
-    if evo is not None:
-        rules += [
-            ("evolution.budget_epochs", evo.budget_epochs, evo.budget_epochs >= evo.epochs_per_trial,
-             f">= evolution.epochs_per_trial ({evo.epochs_per_trial})"),
-            ("evolution.max_channels", evo.max_channels, evo.max_channels >= 16, ">= 16 (the smallest width)"),
-            ("evolution.epochs_per_trial", evo.epochs_per_trial, evo.epochs_per_trial >= 1, ">= 1"),
-            ("evolution.batch_size", evo.batch_size, evo.batch_size >= 1, ">= 1"),
-            ("evolution.learning_rate", evo.learning_rate, evo.learning_rate > 0, "> 0"),
-            ("evolution.niching_probability", evo.niching_probability, 0 <= evo.niching_probability <= 1,
-             "in [0, 1]"),
-            ("evolution.niching_steps", evo.niching_steps, evo.niching_steps >= 0, ">= 0"),
-            ("evolution.population_size", evo.population_size, evo.population_size >= 2, ">= 2"),
-            ("evolution.tournament_size", evo.tournament_size, 1 <= evo.tournament_size <= evo.population_size,
-             f"in [1, evolution.population_size ({evo.population_size})]"),
-            ("evolution.final_epochs", evo.final_epochs, evo.final_epochs >= 0, ">= 0"),
-            ("evolution.final_learning_rates", evo.final_learning_rates,
-             len(evo.final_learning_rates) == len(evo.final_boundaries) + 1
-             and all(r > 0 for r in evo.final_learning_rates),
-             "positive, one more than evolution.final_boundaries"),
-            ("evolution.checkpoints", evo.checkpoints,
-             all(0 < c <= evo.budget_epochs for c in evo.checkpoints), "in (0, evolution.budget_epochs]"),
-            ("evolution.worker_timeout", evo.worker_timeout, evo.worker_timeout > evo.heartbeat,
-             f"> evolution.heartbeat ({evo.heartbeat})"),
-            ("evolution.heartbeat", evo.heartbeat, evo.heartbeat > 0, "> 0"),
-            ("evolution.max_units", evo.max_units, evo.max_units >= 4, ">= 4 (the smallest width)"),
-        ]
     tuner = getattr(config, "tuner", None)
     if tuner is not None:
         rules += [
@@ -576,9 +525,6 @@ def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config
             ("tuner.batch_size", tuner.batch_size, tuner.batch_size >= 1, ">= 1"),
             ("tuner.learning_rate", tuner.learning_rate, tuner.learning_rate > 0, "> 0"),
         ]
-        if evo.objective == "pareto" and evo.mode != "population":
-            rules.append(("evolution.objective", evo.objective, False,
-                          "accuracy unless evolution.mode is population (a (1+1)-EA has no population to rank)"))
     _raise_first(rules, source)
 
 
@@ -609,10 +555,24 @@ def _survival_rules(config) -> list:
     ]
 
 
-def _build(schema, data: dict):
+def _build(schema, data: dict, sources: dict, default_source: str, prefix: str = ""):
+    """The typed config; a settings section is constructed, which applies its rules, and a value
+    it refuses is named with its key and the file or flag it came from."""
+    if _is_settings(schema):
+        types = schema.types()
+        data = {k: _build(types[k], v, sources, default_source, f"{prefix}{k}.") if _is_settings(types[k]) else v
+                for k, v in data.items()}
+        try:
+            return schema(**data)
+        except ArgumentError as e:
+            key = f"{prefix}{e.argument}"
+            where, note = sources.get(key, default_source), ""
+            if where.startswith(DEFAULTS):  # a default another setting made wrong: name that setting's layer
+                given = [s for k, s in sources.items() if k.startswith(prefix) and not s.startswith(DEFAULTS)]
+                if given:
+                    where, note = given[-1], " (its default)"
+            raise ConfigError(f"{where}: '{key}'{note} must be {e.expected}, got {e.value!r}") from None
     hints = typing.get_type_hints(schema)
-    kwargs = {
-        k: _build(hints[k], v) if dataclasses.is_dataclass(hints[k]) else v
-        for k, v in data.items()
-    }
+    kwargs = {k: _build(hints[k], v, sources, default_source, f"{prefix}{k}.")
+              if dataclasses.is_dataclass(hints[k]) or _is_settings(hints[k]) else v for k, v in data.items()}
     return schema(**kwargs)

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from pipelines.errors import UsageError
+from automl.errors import UsageError
 
 ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 

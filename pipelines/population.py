@@ -7,12 +7,12 @@ import sys
 import time
 
 from automl.budget import Deadline  # light: no TensorFlow, so the CLI can import this module
-
-POPULATION_NAMES = ("leea", "ndes", "ndes-g", "ndes-b", "de", "cosyne", "es")
+from automl.task import task_for
+from automl.training_settings import POPULATION_OPTIMIZERS
 
 
 def is_population(optimizer: str) -> bool:
-    return optimizer in POPULATION_NAMES
+    return optimizer in POPULATION_OPTIMIZERS
 
 
 def default_arch(optimizer: str) -> str:
@@ -27,8 +27,9 @@ def arch_name(cfg) -> str:
 
 
 def make_optimizer(cfg):
-    """The configured population optimizer (raises ValueError on a setting that makes no sense)."""
-    from automl.population import POPULATION_OPTIMIZERS
+    """The configured population optimizer; a setting that makes no sense is a UsageError naming it."""
+    from automl.errors import UsageError
+    from automl.population import POPULATION_OPTIMIZERS as REGISTRY
 
     name = cfg.train.optimizer
     pop = cfg.population
@@ -41,14 +42,17 @@ def make_optimizer(cfg):
     if name.startswith("ndes"):
         for key in ("population_size", "mu", "cp"):
             settings[key] = "auto" if settings[key] is None else settings[key]
-    return POPULATION_OPTIMIZERS[name](**settings, **common)
+    try:
+        return REGISTRY[name](**settings, **common)
+    except ValueError as e:  # the constructors validate their arguments (and only they raise here)
+        raise UsageError(str(e)) from None
 
 
 def train_population(cfg, model, data, run, deadline: Deadline, regression: bool, quiet: bool,
                      label: str = "") -> tuple[dict, dict]:
     """Fit `model` with the configured population optimizer; (state for the run summary, extras
     for the record). The model ends with the best validated member's weights."""
-    from automl.callbacks import format_duration
+    from automl.budget import format_duration
 
     optimizer = make_optimizer(cfg)
     epochs = cfg.train.epochs
@@ -74,7 +78,7 @@ def train_population(cfg, model, data, run, deadline: Deadline, regression: bool
     if (run.checkpoints / "population.npz").exists() and not quiet:
         print(f"resuming the {optimizer.name} population from {run.checkpoints / 'population.npz'}", file=sys.stderr, flush=True)
     state = optimizer.fit(model, (data.x_train, data.y_train), (data.x_val, data.y_val), epochs=epochs,
-                          task="regression" if regression else "classification", checkpoint_dir=run.checkpoints,
+                          task=task_for(regression).name, checkpoint_dir=run.checkpoints,
                           best_path=run.best_path, deadline=deadline, callback=progress)
     if not quiet:
         for note in optimizer.notes:

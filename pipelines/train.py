@@ -1,26 +1,28 @@
 """The `automl train` workflow: one architecture, trained and evaluated into a run directory."""
 from __future__ import annotations
 
-import sys
 import time
 
 import keras
 
-from automl.budget import Deadline, format_budget
-from automl.callbacks import Checkpointer, Progress, StopAtDeadline, format_duration, load_state
+from automl.budget import Deadline, format_budget, format_duration
+from automl.callbacks import Checkpointer, Progress, StopAtDeadline, load_state
+from automl.data import ImageDataset
+from automl.errors import UsageError
 from automl.io import atomic_save_model
-from automl.training import compile_classifier, distribution_strategy, schedule_callbacks
 from automl.optimizers import lr_multipliers
+from automl.plots import training_curves
+from automl.report import result_text
+from automl.rundir import RunDir
+from automl.task import task_for
+from automl.tfdata import split_pipelines
+from automl.training import compile_classifier, distribution_strategy, schedule_callbacks
 from models import build_model, count, get_spec
 from models.sequence import SequenceSpec, build_sequence_model, sequence_cost
-from pipelines.datasets.sequences import SequenceDataset
-from pipelines.errors import UsageError
+from pipelines.console import already_complete, printer
 from pipelines.datasets import load_dataset
-from pipelines.datasets.base import ImageDataset
-from pipelines.datasets.tfdata import split_pipelines
-from pipelines.plots import training_curves
+from pipelines.datasets.sequences import SequenceDataset
 from pipelines.population import arch_name, is_population, train_population
-from pipelines.rundir import RunDir
 
 
 def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
@@ -39,7 +41,8 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     keras.utils.set_random_seed(cfg.seed)
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
     sequential = isinstance(data, SequenceDataset)
-    regression = sequential and data.task == "regression"
+    task = task_for(sequential and data.task == "regression")
+    regression = task.regression
     population = is_population(cfg.train.optimizer)
     if sequential:
         spec = sequence_spec(cfg.model)
@@ -52,8 +55,8 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
         preprocess = data.preprocess()
     run.update_meta(dataset=data.describe(), class_names=data.class_names,
                     preprocess=preprocess.to_dict() if preprocess else None, augment=augment,
-                    task="regression" if regression else "classification")
-    classes = "regression" if regression else f"{data.num_classes} classes"
+                    task=task.name)
+    classes = task.name if regression else f"{data.num_classes} classes"
     say(f"dataset {data.name}: {data.describe()['train']} train / {data.describe()['validation']} "
         f"validation / {data.describe()['test']} test, {classes}, input {data.input_shape}, augment {augment}")
 
@@ -86,10 +89,9 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
         say(f"training on {strategy.num_replicas_in_sync} devices ({type(strategy).__name__})")
 
     if population:
-        try:
-            state, extras = train_population(cfg, model, data, run, deadline, regression, quiet, label)
-        except ValueError as e:  # a setting that makes no sense, or a population that cannot fit memory
-            raise UsageError(str(e)) from None
+        # Bad settings and populations that cannot fit their memory are UsageErrors (exit 2); any
+        # other error is a bug and keeps its traceback.
+        state, extras = train_population(cfg, model, data, run, deadline, regression, quiet, label)
         if not run.best_path.exists():
             atomic_save_model(model, run.best_path)
         return _finish(cfg, run, data, spec, cost, state, say, val_ds, test_ds, deadline=deadline, extras=extras)
@@ -98,8 +100,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     # Finalising evaluates the chosen model on validation and test: 1 + |test|/|val| passes.
     stopper = StopAtDeadline(deadline, final_passes=1 + len(data.y_test) / max(len(data.y_val), 1))
     checkpointer = Checkpointer(run.checkpoints, run.best_path, schedule, stopper=stopper,
-                                monitor="val_loss" if regression else "val_accuracy",
-                                mode="min" if regression else "max")
+                                monitor=task.monitor, mode=task.mode)
     callbacks = [stopper, *schedule, checkpointer, keras.callbacks.TensorBoard(str(run.path / "tb"))]
     if not quiet:
         callbacks.append(Progress(cfg.train.epochs, label=label, deadline=deadline))
@@ -122,8 +123,8 @@ def _population_model(spec, data, sequential: bool, preprocess, regression: bool
         model = build_sequence_model(spec, data.input_shape, data.num_classes, data.per_step, lr_rule=False)
     else:
         model = build_model(spec, data.input_shape, data.num_classes, preprocess, kernel_initializer="glorot_uniform")
-    model.compile(loss="mse" if regression else "sparse_categorical_crossentropy",
-                  metrics=[] if regression else ["accuracy"])
+    task = task_for(regression)
+    model.compile(loss=task.loss, metrics=list(task.metrics))
     model.optimizer.build(model.trainable_variables)  # a saved member then reloads without a state warning
     return model
 
@@ -137,15 +138,6 @@ def _braking(model, state: dict) -> dict | None:
     epoch = next((h["epoch"] for h in state["history"] if h.get("braked")), None)
     return {"epoch": epoch, "step": int(keras.ops.convert_to_numpy(optimizer.brake_step)),
             "friction": float(keras.ops.convert_to_numpy(optimizer.friction))}
-
-
-def completed(run: RunDir) -> dict | None:
-    """The summary of a finished run; None if it is new, interrupted, or ended by its budget
-    (a resumed budget-ended run continues: `--resume --budget 10m`)."""
-    done = run.summary()
-    if done is None or done.get("budget", {}).get("ended_by") == "budget":
-        return None
-    return done
 
 
 def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, val_ds, test_ds,
@@ -197,36 +189,7 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
     return summary
 
 
-def already_complete(run: RunDir, say) -> dict | None:
-    """The summary of a finished run, said on screen; None where there is work left."""
-    done = completed(run)
-    if done is not None:
-        say(f"{run.path}: already complete ({result_text(done)})")
-    return done
-
-
-def result_text(summary: dict, split: str = "test") -> str:
-    """'test accuracy 0.9861', 'test MSE 0.0012' for a regression task, or 'test C-index 0.71'
-    for a survival run."""
-    name = {"test": "test", "val": "validation"}[split]
-    if f"{split}_c_index" in summary:
-        value = summary[f"{split}_c_index"]
-        return f"{name} C-index {'n/a' if value is None else f'{value:.4f}'}"
-    if f"{split}_accuracy" in summary:
-        return f"{name} accuracy {summary[f'{split}_accuracy']:.4f}"
-    return f"{name} MSE {summary[f'{split}_mse']:.4g}"
-
-
 def sequence_spec(model_cfg) -> SequenceSpec:
     m = model_cfg
     return SequenceSpec(cell=m.cell or "dmu", units=m.units, layers=m.layers, depth=m.depth, hidden=m.hidden,
                         gate_bias=m.gate_bias, name=f"{m.cell or 'dmu'}-{m.units}x{m.depth}")
-
-
-def printer(quiet: bool):
-    """Progress messages to stderr, or nothing with --quiet."""
-    def say(message: str) -> None:
-        if not quiet:
-            print(message, file=sys.stderr, flush=True)
-
-    return say

@@ -11,15 +11,17 @@ import warnings
 
 import keras
 
-from automl.budget import Deadline
-from automl.callbacks import StopAtDeadline, StopOnNonFinite, format_duration
+from automl.budget import Deadline, format_duration
+from automl.callbacks import StopAtDeadline, StopOnNonFinite
+from automl.errors import UsageError
 from automl.io import atomic_save_model, atomic_write_text
+from automl.plots import accuracy_vs_flops
+from automl.report import result_text
+from automl.rundir import RunDir
+from automl.task import task_for
 from automl.tuning import SpaceHyperModel, builtin_tuner
-from pipelines.errors import UsageError
+from pipelines.console import already_complete, printer
 from pipelines.evolution import search_data, search_space
-from pipelines.plots import accuracy_vs_flops
-from pipelines.rundir import RunDir
-from pipelines.train import already_complete, printer, result_text
 
 PROJECT = "tuner"
 
@@ -37,7 +39,7 @@ def run_keras_tuner(cfg, run: RunDir, strategy: str, quiet: bool = False, data=N
         cfg, data, t.batch_size, cfg.data.augment)
     run.update_meta(dataset=data.describe(), class_names=data.class_names,
                     preprocess=preprocess.to_dict() if preprocess else None, augment=augment,
-                    strategy=strategy, task="regression" if regression else "classification")
+                    strategy=strategy, task=task_for(regression).name)
     space = search_space(cfg, t.space, sequential)
     per_step = sequential and data.per_step
     try:
@@ -73,7 +75,8 @@ def run_keras_tuner(cfg, run: RunDir, strategy: str, quiet: bool = False, data=N
     model.optimizer.build(model.trainable_variables)  # a built optimizer reloads without a mismatch warning
     atomic_save_model(model, run.best_path)
 
-    metric = "val_loss" if regression else "val_accuracy"
+    task = task_for(regression)
+    metric = task.monitor
     records = _trial_records(tuner, hypermodel, data, per_step, metric, t.epochs)
     for record in records:
         if not any(r.get("trial") == record["trial"] for r in run.records()):
@@ -83,8 +86,7 @@ def run_keras_tuner(cfg, run: RunDir, strategy: str, quiet: bool = False, data=N
                       metric=metric)
     atomic_write_text(run.path / "history.md", history_table(records, best_id, metric, strategy))
     best = next(r for r in records if r["architecture"] == best_id)
-    scores = {"val_mse": float(val_scores["loss"]), "test_mse": float(test_scores["loss"])} if regression else \
-        {"val_accuracy": float(val_scores["accuracy"]), "test_accuracy": float(test_scores["accuracy"])}
+    scores = task.scores(val_scores, test_scores)
     summary = {
         "command": "search", "strategy": strategy, "dataset": data.name, "best_model": RunDir.BEST,
         "arch": f"trial {best_trial.trial_id}: {best['arch']}", "trial": best_trial.trial_id,

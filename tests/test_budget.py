@@ -9,9 +9,9 @@ import pytest
 
 from automl.budget import Deadline, parse_duration
 from automl.callbacks import Checkpointer, StopAtDeadline
+from automl.export import export_run
 from conftest import read_jsonl
 from pipelines.cli import main
-from pipelines.export import export_run
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("6m", 360), ("2h", 7200), ("1h30m", 5400), ("1.5m", 90)])
@@ -156,8 +156,8 @@ def test_resume_with_more_budget_continues_without_redoing(tmp_path, tiny_arch, 
 
 
 def test_resbuilder_marks_the_cut_training_and_a_resume_redoes_only_that(tmp_path):
+    from automl.rundir import RunDir
     from pipelines import config as configs
-    from pipelines.rundir import RunDir
     from pipelines.search import run_search
 
     overrides = ["resbuilder.insertions=1", "resbuilder.morph_steps=1", "resbuilder.epochs=1", "resbuilder.zeta=3e5",

@@ -13,7 +13,7 @@ from pipelines.datasets import tfds_source
     (["train", "--dataset", "no such name!"], ["unknown dataset"]),
     (["train", "--set", "train.optimizer=rmsprop"], ["'train.optimizer' must be one of", "'adam'"]),
     (["train", "--set", "data.augment=sideways"], ["'data.augment' must be one of"]),
-    (["train", "--set", "train.epochs=0"], ["'train.epochs' must be >= 1"]),
+    (["train", "--set", "train.epochs=0"], ["'train.epochs' must be an integer >= 1"]),
     (["train", "--arch", "resnet-9000"], ["unknown architecture"]),
     (["report", "/nonexistent/run"], ["no run directory at /nonexistent/run"]),
     (["export", "/nonexistent/run", "--out", "/tmp/x"], ["no run directory"]),

@@ -60,20 +60,48 @@ def test_set_values_of_the_wrong_type_are_refused_naming_flag_and_key(override, 
 
 
 def test_preset_layers_between_the_defaults_and_the_user_file(tmp_path):
-    thesis = configs.load_config("search")
+    default = configs.load_config("search")
     quick = configs.load_config("search", preset="quick")
-    # configs/search.yaml: n_Λ = 4, n_M = 7, 20 epochs, ζ = 1e8; search_quick.yaml: 3, 1, 12, 1e7
+    thesis = configs.load_config("search", preset="thesis")
+    # ResBuilderSettings' defaults (the quick schedule): n_Λ 3, n_M 1, 12 epochs, ζ 1e7; the thesis: 4, 7, 20, 1e8
+    for cfg in (default, quick):
+        assert (cfg.resbuilder.insertions, cfg.resbuilder.morph_steps, cfg.resbuilder.epochs,
+                cfg.resbuilder.zeta) == (3, 1, 12, 1e7)
     assert (thesis.resbuilder.insertions, thesis.resbuilder.morph_steps, thesis.resbuilder.epochs,
             thesis.resbuilder.zeta) == (4, 7, 20, 1e8)
-    assert (quick.resbuilder.insertions, quick.resbuilder.morph_steps, quick.resbuilder.epochs,
-            quick.resbuilder.zeta) == (3, 1, 12, 1e7)
-    assert quick.resbuilder.lambda_lasso == thesis.resbuilder.lambda_lasso     # unlisted keys stay the thesis'
+    assert (thesis.evolution.budget_epochs, thesis.evolution.batch_size, thesis.evolution.final_epochs,
+            thesis.evolution.final_boundaries) == (512, 512, 30, [10, 20])
+    assert thesis.resbuilder.lambda_lasso == default.resbuilder.lambda_lasso == 1e-8   # unlisted keys: the defaults
     user = tmp_path / "mine.yaml"
     user.write_text("resbuilder:\n  epochs: 2\n")
-    mine = configs.load_config("search", str(user), ["resbuilder.insertions=5"], preset="quick")
-    assert (mine.resbuilder.insertions, mine.resbuilder.morph_steps, mine.resbuilder.epochs) == (5, 1, 2)
+    mine = configs.load_config("search", str(user), ["resbuilder.insertions=5"], preset="thesis")
+    assert (mine.resbuilder.insertions, mine.resbuilder.morph_steps, mine.resbuilder.epochs) == (5, 7, 2)
     with pytest.raises(ConfigError, match="unknown preset 'fast'"):
         configs.load_config("search", preset="fast")
+    with pytest.raises(ConfigError, match="unknown preset 'thesis' \\(choose none\\)"):
+        configs.load_config("survival", preset="thesis")
+
+
+def test_generated_config_files_are_what_the_settings_classes_write():
+    """configs/training.yaml, resbuilder.yaml and evolution.yaml are written from the classes
+    (python tools/write_configs.py): a default changed in code shows here until they are rewritten."""
+    import yaml
+
+    for section, (command, name) in configs.GENERATED.items():
+        path = configs.default_file(name.removesuffix(".yaml"))
+        assert path.read_text() == configs.settings_yaml(section), f"run python tools/write_configs.py ({name})"
+        written = yaml.safe_load(path.read_text())[section]
+        assert written == configs.to_dict(getattr(configs.load_config(command), section))
+
+
+def test_a_bad_value_names_the_layer_it_came_from(tmp_path):
+    user = tmp_path / "mine.yaml"
+    user.write_text("evolution:\n  population_size: 3\n")
+    with pytest.raises(ConfigError, match=r"mine.yaml: 'evolution.tournament_size' \(its default\) must be an integer in "
+                                          r"\[1, population_size \(3\)\], got 4"):
+        configs.load_config("search", str(user))           # the default tournament of 4 no longer fits
+    with pytest.raises(ConfigError, match=r"--set train.phs.mass=0: 'train.phs.mass' must be a number > 0, got 0"):
+        configs.load_config("train", None, ["train.phs.mass=0"])
 
 
 @pytest.mark.parametrize("text, message", [
@@ -104,9 +132,9 @@ def test_range_checks_name_the_key():
     cfg = configs.load_config("train", None, ["data.validation_split=1.5"])
     with pytest.raises(ConfigError, match="'data.validation_split' must be in"):
         configs.check_ranges(cfg)
-    cfg = configs.load_config("train", None, ["train.epochs=0"])
-    with pytest.raises(ConfigError, match="'train.epochs' must be >= 1"):
-        configs.check_ranges(cfg)
+    # a section a settings class defines is checked as it loads, naming the flag the value came from
+    with pytest.raises(ConfigError, match=r"--set train.epochs=0: 'train.epochs' must be an integer >= 1, got 0"):
+        configs.load_config("train", None, ["train.epochs=0"])
 
 
 def test_resolved_config_round_trips():

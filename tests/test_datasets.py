@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from automl.errors import DataNotPrepared, UsageError
 from pipelines import config as configs
 from pipelines.datasets import load_dataset, tfds_source
-from pipelines.datasets.tfdata import augmenter, pipeline
-from pipelines.errors import DataNotPrepared, UsageError
+from automl.tfdata import augmenter, pipeline
 
 
 def data_cfg(*overrides):
@@ -47,7 +47,7 @@ def _indexed(n_per_class, classes):
 
 
 def test_splits_carve_test_then_validation_with_their_own_fractions_stratified_and_seeded():
-    from pipelines.datasets.base import from_arrays
+    from automl.data import from_arrays
 
     x, y = _indexed(40, 4)   # 160 samples, 40 per class
     d = from_arrays("toy", (x, y), None, list("abcd"), "digits", 255, validation_split=0.1, test_split=0.25,
@@ -73,7 +73,7 @@ def test_splits_carve_test_then_validation_with_their_own_fractions_stratified_a
 
 def test_digits_are_scaled_by_their_pixel_maximum():
     d = load_dataset("digits", data_cfg())
-    assert d.preprocess().scale == 1 / 16          # sklearn digits are 0..16, seed 002 §2.3: scaled to [0, 1]
+    assert d.preprocess().scale == 1 / 16          # sklearn digits are 0..16, seed 002 §6.1.5: scaled to [0, 1]
     out = d.preprocess().layer()(np.array([[0.0, 4.0], [8.0, 16.0]], "float32").reshape(1, 2, 2, 1)).numpy()
     np.testing.assert_allclose(out.reshape(-1), [0.0, 0.25, 0.5, 1.0], rtol=1e-7)
 
@@ -89,7 +89,7 @@ def test_mnist5k_is_real_mnist_and_scaled_to_unit_range():
 
 
 def test_natural_images_are_standardised_with_training_statistics_only():
-    from pipelines.datasets.base import from_arrays
+    from automl.data import from_arrays
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (200, 4, 4, 3)).astype(np.uint8)

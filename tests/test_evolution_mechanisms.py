@@ -323,9 +323,10 @@ def test_the_search_starts_no_trial_once_the_work_left_is_below_the_final_reserv
 
 
 def test_the_evolution_pipeline_hands_the_final_epochs_and_the_budget_to_the_oracle(tmp_path, monkeypatch):
+    from automl.rundir import RunDir
     from pipelines import config as configs
+    from automl.evolution.tuner import EvolutionTuner
     from pipelines import evolution
-    from pipelines.rundir import RunDir
 
     class Captured(Exception):
         pass
@@ -333,7 +334,7 @@ def test_the_evolution_pipeline_hands_the_final_epochs_and_the_budget_to_the_ora
     def capture(tuner, *args, **kwargs):
         raise Captured(tuner.oracle)
 
-    monkeypatch.setattr(evolution.EvolutionTuner, "search", capture)
+    monkeypatch.setattr(EvolutionTuner, "search", capture)  # automl.Evolution.search runs this loop
     cfg = configs.load_config("search", None, ["evolution.final_epochs=7", "evolution.max_channels=16"],
                               preset="quick")
     run = RunDir.create(tmp_path / "run", "search", configs.to_dict(cfg))

@@ -1,6 +1,5 @@
 """Evolution's parts: the inheritance table (seed 001 §7.3.3), novelty, Algorithm 4's niching,
 epoch accounting and the oracle's saved state, driven without training where possible."""
-import json
 
 import keras
 import numpy as np
@@ -252,6 +251,19 @@ def test_niching_runs_k_steps_from_the_worse_child_and_replaces_the_parent_only_
     assert oracle.evo["best"] == "08"
 
 
+def test_a_niche_the_search_end_cuts_short_still_competes_for_the_result(tmp_path):
+    oracle = make_oracle(tmp_path, budget_epochs=40, niching_probability=1.0, niching_steps=3)
+    for tid, score in {"00": 0.1, "01": 0.5, "02": 0.3, "03": 0.7}.items():   # 03: the niche's first step
+        trial = oracle.create_trial("tuner0")
+        assert trial.trial_id == tid
+        finish(oracle, trial, score)
+    assert oracle.evo["niche"]["parent"] == "03" and oracle.evo["niche"]["steps_left"] == 2
+    assert oracle.evo["best"] == "01"          # the main line: the niche has not ended
+    assert oracle.final_best() == "03"         # the search ends here: 0.7 > 0.5, as at the niche's end
+    oracle.evo["niche"]["parent"] = "02"       # a niche that found nothing better
+    assert oracle.final_best() == "01"
+
+
 def test_population_mode_serves_many_workers_and_ages_out_the_oldest(tmp_path):
     oracle = make_oracle(tmp_path, mode="population", population_size=3, tournament_size=2, budget_epochs=32)
     running = [oracle.create_trial(f"w{i}") for i in range(3)]
@@ -315,5 +327,8 @@ def test_pareto_ranking():
 
 
 def test_pareto_needs_a_population():
-    with pytest.raises(ValueError, match="population"):
-        EvolutionOracle(SPACE, mode="one_plus_one", objective_kind="pareto")
+    from automl.evolution.settings import EvolutionSettings
+
+    with pytest.raises(ValueError, match="argument `objective` must be 'accuracy' unless mode is 'population'"):
+        EvolutionSettings(mode="one_plus_one", objective="pareto")
+    assert EvolutionSettings(mode="population", objective="pareto").objective == "pareto"

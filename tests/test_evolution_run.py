@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from automl.evolution.space import ConvStackSpace
+from automl.export import export_run
 from conftest import read_jsonl, run_automl
 from models.preprocess import Preprocess
 from pipelines.cli import main
+from pipelines.config import run_config
 from pipelines.datasets import load_dataset
-from pipelines.export import export_run
-from pipelines.rundir import RunDir
 
 TINY = ["--set", "evolution.epochs_per_trial=2", "--set", "evolution.batch_size=128",
         "--set", "evolution.final_epochs=2", "--set", "evolution.final_boundaries=[1]",
@@ -66,7 +66,7 @@ def test_serial_search_logs_every_trial_and_exports_its_best(tmp_path):
     assert sum(line.startswith("| ") and line[2:3].isdigit() for line in history.splitlines()) == len(records)
     # The best net as exported and as tested: best.keras is the final training's net, and its
     # accuracy on the test split (a count over the test images) is the summary's.
-    data = load_dataset("digits", RunDir(run).load_config("search").data)
+    data = load_dataset("digits", run_config(run, "search").data)
     best = keras.models.load_model(run / "best.keras")
     predicted = best.predict(data.x_test.astype("float32"), batch_size=128, verbose=0)
     assert summary["test_accuracy"] == pytest.approx(np.mean(predicted.argmax(axis=1) == data.y_test), abs=1e-6)

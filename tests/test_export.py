@@ -9,10 +9,11 @@ import keras
 import numpy as np
 import pytest
 
+from automl.rundir import RunDir
 from conftest import run_automl
 from pipelines.cli import main
+from pipelines.config import run_config
 from pipelines.datasets import load_dataset
-from pipelines.rundir import RunDir
 
 SERVE = """
 import sys, numpy as np, tensorflow as tf
@@ -36,7 +37,7 @@ def test_default_training_reaches_97_percent_and_serves_identically(tmp_path):
     info = json.loads((export / "export.json").read_text())
     assert info["class_names"] == [str(i) for i in range(10)] and info["input"]["shape"] == [None, 8, 8, 1]
 
-    data = load_dataset("digits", RunDir(run).load_config().data)
+    data = load_dataset("digits", run_config(run).data)
     x = data.x_test[:64].astype("float32")           # raw pixels, 0..16: preprocessing is in the model
     np.save(tmp_path / "x.npy", x)
     subprocess.run([sys.executable, "-c", SERVE, str(export / "saved_model"), str(tmp_path / "x.npy"),

@@ -7,7 +7,7 @@ import pytest
 from automl.optimizers import GoalOrientedBraking, PortHamiltonian
 from conftest import read_jsonl, run_automl
 from pipelines.cli import main
-from pipelines.rundir import RunDir
+from pipelines.config import run_config
 
 
 def run_quadratic(optimizer, steps, w0=1.0, k=1.0):
@@ -188,7 +188,7 @@ def test_bad_optimizer_values_name_the_parameter(kwargs, name):
 def test_bad_braking_values():
     with pytest.raises(ValueError, match="factor"):
         GoalOrientedBraking(0.2, factor=0.5)
-    with pytest.raises(ValueError, match="relative goal"):
+    with pytest.raises(ValueError, match="goal_mode 'relative'"):
         GoalOrientedBraking(1.5, factor=5, goal_mode="relative")
 
 
@@ -230,12 +230,13 @@ def test_cli_phs_go_trains_brakes_logs_and_exports(tmp_path, tiny_arch):
     assert record["braking"] == {"epoch": 1, "step": 1, "friction": pytest.approx(0.1 * 50)}
     exported = run_automl("export", str(run), "--out", str(tmp_path / "export"))   # fresh process
     assert exported.returncode == 0, exported.stderr
-    # The exported .keras file is the run's best model with its braked optimizer, and predicts as it does.
+    # The run's best model keeps its braked optimizer (a resume continues braked); the exported
+    # .keras file is its inference copy, which predicts as it does.
     best = keras.models.load_model(run / "best.keras")
+    assert isinstance(best.optimizer, PortHamiltonian) and best.optimizer.is_braked
+    assert float(best.optimizer.friction.numpy()) == pytest.approx(0.1 * 50, rel=1e-6)
+    assert best.optimizer.mass == 10.0 and best.optimizer.discretization == "semi_implicit"
     again = keras.models.load_model(tmp_path / "export" / "model.keras")
-    assert isinstance(again.optimizer, PortHamiltonian) and again.optimizer.is_braked
-    assert float(again.optimizer.friction.numpy()) == pytest.approx(0.1 * 50, rel=1e-6)
-    assert again.optimizer.mass == 10.0 and again.optimizer.discretization == "semi_implicit"
     x = np.random.default_rng(0).uniform(0, 16, (16, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(again.predict(x, verbose=0), best.predict(x, verbose=0), atol=1e-6)
 
@@ -256,7 +257,7 @@ def test_divergence_stops_with_a_clear_message(tmp_path, tiny_arch, capsys):
     err = capsys.readouterr().err
     assert "training diverged" in err and "Traceback" not in err
     # The run is kept for inspection, with the settings that diverged (αγ/m = 0.1 * 10 / 0.001 = 1000 > 2).
-    phs = RunDir(tmp_path / "run").load_config().train.phs
+    phs = run_config(tmp_path / "run").train.phs
     assert (phs.discretization, phs.mass, phs.friction, phs.learning_rate) == ("explicit", 0.001, 10.0, 0.1)
 
 

@@ -10,15 +10,16 @@ import pytest
 
 from automl.evolution.inherit import inherit
 from automl.evolution.recurrent_space import DEPTHS, STACKED, RecurrentSpace
-from automl.evolution.space import NOTHING, make_space
+from automl.evolution.space import NOTHING
+from automl.evolution.spaces import make_space
 from automl.evolution.tuner import compile_trial
+from automl.export import export_run
 from automl.optimizers import ScaledAdam
 from conftest import read_jsonl, run_automl
 from models.sequence import CELLS
 from pipelines.cli import main
+from pipelines.config import run_config
 from pipelines.datasets import load_dataset
-from pipelines.export import export_run
-from pipelines.rundir import RunDir
 
 START = {"cell": "dmu", "units": 8, "layers": 1, "depth": 2, "gate_bias": 3.0, "lr_rule": True}
 SMALL_DATA = ["--set", "data.sequence_length=12", "--set", "data.sequence_sizes=[256,64,64]"]
@@ -27,7 +28,7 @@ SMALL_DATA = ["--set", "data.sequence_length=12", "--set", "data.sequence_sizes=
 def best_model_accuracy(run, dataset: str) -> float:
     """The saved best net's accuracy on the run's test split, recomputed: the share of test
     examples whose arg-max prediction is the label (what the summary's test_accuracy must be)."""
-    data = load_dataset(dataset, RunDir(run).load_config("search").data)
+    data = load_dataset(dataset, run_config(run, "search").data)
     predicted = keras.models.load_model(run / "best.keras").predict(data.x_test.astype("float32"), verbose=0)
     return float(np.mean(predicted.argmax(axis=-1) == data.y_test))
 
@@ -123,7 +124,7 @@ def test_evolution_searches_the_recurrent_space_on_a_regression_task(tmp_path):
     assert summary["search_val_loss"] == min(r["val_loss"] for r in records)
     assert "val MSE" in (run / "history.md").read_text()
     # The best net's test MSE, recomputed from best.keras on the test split.
-    data = load_dataset("adding", RunDir(run).load_config("search").data)
+    data = load_dataset("adding", run_config(run, "search").data)
     best = keras.models.load_model(run / "best.keras")
     predicted = best.predict(data.x_test.astype("float32"), verbose=0)
     assert summary["test_mse"] == pytest.approx(np.mean((predicted.reshape(data.y_test.shape) - data.y_test) ** 2),

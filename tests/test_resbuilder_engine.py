@@ -5,7 +5,6 @@ can be worked out by hand: the LayerLasso momentum (when removal runs or is skip
 Penalized loss (CE + L1/L2 + lambda_M * G_M, as Keras reports it while training), the best-epoch
 keeper and the choice of the best net on validation accuracy only.
 """
-import dataclasses
 import time
 from types import SimpleNamespace
 
@@ -16,7 +15,7 @@ import tensorflow as tf
 
 from automl.resbuilder.growth import blocks_to_remove, mean_abs_weights
 from automl.resbuilder.morph import conv_groups, morphnet_penalty
-from automl.resbuilder.search import Penalized, ResBuilder, SearchData, _KeepBest
+from automl.resbuilder.search import Penalized, ResBuilderCycle, SearchData, _KeepBest
 from models import Block, ResNetSpec, Stage, build_model
 from models.spec import block_layer
 from pipelines.config import load_config
@@ -41,11 +40,11 @@ def _data():
 
 def _engine(tmp_path, records=None, best=None, train=None, **rb):
     cfg = load_config("search")
-    rb_cfg = dataclasses.replace(cfg.resbuilder, start_pooling_stages=1, insertions=4, morph_steps=1,
+    rb_cfg = cfg.resbuilder.replace(start_pooling_stages=1, insertions=4, morph_steps=1,
                                  momentum_gain=TAU_LL, **rb)
-    train_cfg = dataclasses.replace(cfg.train, **(train or {}))
+    train_cfg = cfg.train.replace(**(train or {}))
     data, _ = _data()
-    return ResBuilder(rb_cfg, train_cfg, data, tmp_path / "store", seed=0, log=lambda line: None,
+    return ResBuilderCycle(rb_cfg, train_cfg, data, tmp_path / "store", seed=0, log=lambda line: None,
                       on_architecture=(records.append if records is not None else None),
                       on_best=(lambda model, b: best.append(dict(b))) if best is not None else None)
 
@@ -195,10 +194,11 @@ class _ScriptedHead(keras.callbacks.Callback):
 ])
 def test_training_reports_ce_plus_regularizers_plus_lambda_m_g_m_and_no_reg_keeps_its_best_epoch(
         tmp_path, variant, val_accuracy, head_class):
-    # Learning rate 0: only the scripted head changes. Epochs predict class 2, 0, 1: validation
+    # Learning rate 1e-30 (the settings refuse 0): Adam's steps of ~1e-30 vanish in float32, so
+    # only the scripted head changes. Epochs predict class 2, 0, 1: validation
     # accuracy 0.2, 0.5, 0.3, so the best epoch is the middle one, neither the first nor the last.
     engine = _engine(tmp_path, lambda_morph=1e-5, lambda_lasso=1e-3, lambda_l2=1e-3, epochs=3,
-                     train={"learning_rate": 0.0, "reduce_lr_on_plateau": False})
+                     train={"learning_rate": 1e-30, "reduce_lr_on_plateau": False})
     script = _ScriptedHead([2, 0, 1])
     engine.epoch_callbacks = lambda label: [script]
     keras.utils.set_random_seed(0)

@@ -9,12 +9,13 @@ import keras
 import pytest
 
 from automl.resbuilder.growth import remove_blocks
+from automl.rundir import RunDir
 from conftest import read_jsonl, run_automl
 from models import ResNetSpec, count
 from pipelines.cli import main
+from pipelines.config import run_config
 from pipelines.datasets import load_dataset
-from pipelines.datasets.tfdata import pipeline
-from pipelines.rundir import RunDir
+from automl.tfdata import pipeline
 
 TINY = ["--set", "resbuilder.insertions=1", "--set", "resbuilder.morph_steps=1", "--set", "resbuilder.epochs=1",
         "--set", "resbuilder.zeta=3e5", "--set", "resbuilder.start_pooling_stages=1", "--quiet"]
@@ -86,7 +87,7 @@ def test_tiny_resbuilder_run_records_chooses_on_validation_and_exports(tmp_path)
     # best.keras is that net: same size, and its validation accuracy is the summary's
     model = keras.models.load_model(run / "best.keras")
     assert model.count_params() == best["params"]
-    cfg = RunDir(run).load_config("search")
+    cfg = run_config(run, "search")
     data = load_dataset("digits", cfg.data)
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     measured = model.evaluate(pipeline(data.x_val, data.y_val, cfg.data.batch_size), return_dict=True, verbose=0)
@@ -121,7 +122,7 @@ def test_morphnet_only_never_inserts(tmp_path):
 
 def test_resume_after_kill_redoes_no_completed_training(tmp_path):
     run = tmp_path / "run"
-    args = ["search", "--out", str(run), *[a for a in TINY if a != "--quiet"], "--set", "resbuilder.epochs=3"]
+    args = ["search", "--out", str(run), *[a for a in TINY if a != "--quiet"], "--set", "resbuilder.epochs=2"]
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state_file = run / "resbuilder" / "state.json"
@@ -152,7 +153,7 @@ def test_resume_after_kill_redoes_no_completed_training(tmp_path):
 
 
 @pytest.mark.parametrize("flag, message", [
-    ("resbuilder.lambda_morph=-1", "'resbuilder.lambda_morph' must be >= 0"),
+    ("resbuilder.lambda_morph=-1", "'resbuilder.lambda_morph' must be a number >= 0"),
     ("resbuilder.start=vgg", "'resbuilder.start' must be one of"),
     ("resbuilder.zeta=1000", "'resbuilder.zeta': the FLOP budget zeta=1000 is below the start net's stem"),
 ])

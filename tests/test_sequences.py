@@ -123,10 +123,10 @@ def test_every_cell_trains_on_the_adding_problem(tmp_path, cell):
     assert summary["best_epoch"] == 1 + int(np.argmin(losses)) and summary["epochs"] == len(losses) == 2
     assert summary["val_mse"] == pytest.approx(min(losses), rel=1e-5)
     if cell == "dmu":          # the test MSE is that model's mean squared error on the test split
+        from pipelines.config import run_config
         from pipelines.datasets import load_dataset
-        from pipelines.rundir import RunDir
 
-        data = load_dataset("adding", RunDir(run).load_config().data)
+        data = load_dataset("adding", run_config(run).data)
         best = keras.models.load_model(run / "best.keras")
         mse = float(np.mean((best.predict(data.x_test, verbose=0)[:, 0] - data.y_test) ** 2))
         assert summary["test_mse"] == pytest.approx(mse, rel=1e-5)
@@ -142,10 +142,10 @@ def test_digit_rows_classify_report_and_export(tmp_path):
     history = json.loads((run / "checkpoints" / "state.json").read_text())["history"]
     chosen = max(history, key=lambda h: (h["val_accuracy"], -h["val_loss"]))
     assert summary["best_epoch"] == chosen["epoch"] and summary["val_accuracy"] == pytest.approx(chosen["val_accuracy"])
+    from pipelines.config import run_config
     from pipelines.datasets import load_dataset
-    from pipelines.rundir import RunDir
 
-    data = load_dataset("digits-rows", RunDir(run).load_config().data)        # 8 rows of 8 pixels
+    data = load_dataset("digits-rows", run_config(run).data)        # 8 rows of 8 pixels
     best = keras.models.load_model(run / "best.keras")
     accuracy = float(np.mean(best.predict(data.x_test, verbose=0).argmax(-1) == data.y_test))
     assert summary["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from automl.export import export_run
 from automl.survival import CoxLoss
 from conftest import run_automl
 from pipelines.cli import main
-from pipelines.export import export_run
 from pipelines.survival.cohort import write_cohort, write_pyramid
 from pipelines.survival.evaluate import c_index, standardise_by_source
 from pipelines.survival.slides import SlideCache, open_slide, read_slide, tile_grid, tissue_mask

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from automl.errors import UsageError
 from automl.survival import CoxLoss
-from pipelines.errors import UsageError
 from pipelines.survival import clinical as clin
 from pipelines.survival.evaluate import auroc, c_index, metrics, risk_groups
 
@@ -257,9 +257,9 @@ SCRIPT = [
 def evaluated(tmp_path_factory):
     """`_evaluate` of the workflow on the scripted cohort, with a one-weight identity net."""
     from automl.budget import Deadline
+    from automl.rundir import RunDir
     from models.survival import SurvivalNetSpec
     from pipelines.config import load_config, to_dict
-    from pipelines.rundir import RunDir
     from pipelines.survival.workflow import _evaluate
 
     rows = [{"slide": f"{p}_{i}", "path": f"/x/{p}_{i}", "patient": p, "time": t, "event": e, "source": "A",
@@ -329,9 +329,9 @@ TEST_X = VAL_X[:, ::-1].copy()  # feature 2 now ranks perfectly, feature 0 backw
 
 def test_the_search_chooses_the_highest_validation_c_index_never_the_test_one(tmp_path, monkeypatch):
     from automl.budget import Deadline
+    from automl.rundir import RunDir
     from pipelines.config import load_config, to_dict
-    from pipelines.rundir import RunDir
-    from pipelines.survival import workflow
+    from pipelines.survival import search
     from pipelines.survival.search import search_architecture
 
     def scripted(cfg, input_shape, spec):  # risk = the feature of the spec's base width; lr 0 keeps it
@@ -341,7 +341,7 @@ def test_the_search_chooses_the_highest_validation_c_index_never_the_test_one(tm
         net.set_weights([kernel, np.zeros(1, np.float32)])
         return net, spec
 
-    monkeypatch.setattr(workflow, "build", scripted)
+    monkeypatch.setattr(search, "build", scripted)
 
     def split(name, x, times):
         rows = pd.DataFrame({"patient": [f"{name}{i}" for i in range(6)], "time": times, "event": 1,

@@ -9,12 +9,13 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import read_jsonl, run_automl, tiny_spec
 from automl.callbacks import Checkpointer
+from automl.rundir import RunDir
+from conftest import read_jsonl, run_automl, tiny_spec
 from models import count
-from pipelines.datasets import load_dataset
 from pipelines.cli import main
-from pipelines.rundir import RunDir
+from pipelines.config import run_config
+from pipelines.datasets import load_dataset
 
 
 def test_train_writes_a_complete_run_directory(tmp_path, tiny_arch, capsys):
@@ -35,7 +36,7 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_arch, capsys):
     history = json.loads((out / "checkpoints" / "state.json").read_text())["history"]
     chosen = max(history, key=lambda h: (h["val_accuracy"], -h["val_loss"]))
     assert record["best_epoch"] == chosen["epoch"] and record["val_accuracy"] == pytest.approx(chosen["val_accuracy"])
-    data = load_dataset("digits", RunDir(out).load_config().data)
+    data = load_dataset("digits", run_config(out).data)
     predicted = best.predict(data.x_test.astype("float32"), verbose=0).argmax(-1)
     assert record["test_accuracy"] == pytest.approx(float(np.mean(predicted == data.y_test)), abs=1e-6)
     err = capsys.readouterr().err

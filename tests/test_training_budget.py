@@ -132,9 +132,9 @@ class CheckedDeadline(Deadline):
 
 
 def test_train_stops_where_the_reserve_of_one_validation_and_one_test_pass_begins(tmp_path, clock):
+    from automl.rundir import RunDir
     from pipelines import config as configs
     from pipelines.datasets import sequences as seq
-    from pipelines.rundir import RunDir
     from pipelines.train import run_training
 
     # 16 training, 8 validation and 16 test sequences in batches of 4: 4 training and 2 validation

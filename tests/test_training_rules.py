@@ -2,7 +2,7 @@
 
 - the DMU learning-rate rule as the workflow wires it (seed 000 eq. 5: beta_DMU = beta / (2n)),
   on one real Adam step;
-- the DMU weight decay divided by 2n as well (reference 000 §2.2, L242);
+- the DMU weight decay divided by 2n as well (seed 000 L1230; reference 000 §2.2);
 - a resume after a kill restores the weights and the optimizer state: it ends where an
   uninterrupted run ends;
 - regression runs keep the epoch of the lowest validation loss (Checkpointer mode "min").
@@ -19,10 +19,10 @@ import tensorflow as tf
 
 import pipelines.train
 from automl.callbacks import Checkpointer
+from automl.rundir import RunDir
 from models.sequence import SequenceSpec, build_sequence_model
 from pipelines import config as configs
 from pipelines.datasets import sequences as seq
-from pipelines.rundir import RunDir
 from pipelines.train import run_training, sequence_spec
 
 LR = 1e-2

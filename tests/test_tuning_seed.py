@@ -1,7 +1,8 @@
 """Keras Tuner's built-in tuners over our spaces draw the same trials for the same seed, the
 default seed 0 included (Keras Tuner reads seed 0 as "no seed" and draws a random one)."""
 from automl.evolution.space import ConvStackSpace
-from automl.tuning import SpaceHyperModel, builtin_tuner, keras_tuner_seed
+from automl.seeds import keras_tuner_seed
+from automl.tuning import SpaceHyperModel, builtin_tuner
 
 
 def _first_draws(directory, seed, n=3):
@@ -24,3 +25,12 @@ def test_the_same_seed_draws_the_same_trials_seed_zero_included(tmp_path):
     first = _first_draws(tmp_path / "a", 0)
     assert first == _first_draws(tmp_path / "b", 0)
     assert first != _first_draws(tmp_path / "c", 5)
+
+
+def test_the_evolution_oracle_is_seeded_by_our_seed_zero_included():
+    """The evolution's draws come from np.random.default_rng([oracle.seed, trial]): a random
+    oracle seed would make every run, and every resume, draw other children."""
+    from automl.evolution.oracle import EvolutionOracle
+
+    seeds = [EvolutionOracle(ConvStackSpace(), seed=s).seed for s in (0, 0, 5)]
+    assert seeds == [1, 1, 6]

@@ -28,6 +28,7 @@ from keras_tuner.src.engine import trial as trial_module
 from automl.budget import Deadline
 from automl.evolution.pareto import nsga_keys
 from automl.evolution.space import Space
+from automl.seeds import keras_tuner_seed
 
 Status = trial_module.TrialStatus
 OBJECTIVE = "val_accuracy"
@@ -40,12 +41,9 @@ class EvolutionOracle(kt.Oracle):
                  tournament_size: int = 4, checkpoints: tuple[int, ...] = (), worker_timeout: float = 0.0,
                  seed: int = 0, on_trial_end: Callable | None = None, deadline: Deadline | None = None,
                  final_epochs: int = 0, minimize_loss: bool = False, **kwargs):
-        """`minimize_loss`: the fitness is the validation loss, lower better (regression tasks);
-        otherwise validation accuracy (seed 001 eq. 7.7)."""
-        if mode not in ("one_plus_one", "population"):
-            raise ValueError(f"mode must be one_plus_one or population, got {mode!r}")
-        if objective_kind == "pareto" and mode != "population":
-            raise ValueError("the Pareto objective needs mode population (a (1+1)-EA has no population to rank)")
+        """The settings as automl.EvolutionSettings validated them (its rules are not repeated
+        here). `minimize_loss`: the fitness is the validation loss, lower better (regression
+        tasks); otherwise validation accuracy (seed 001 eq. 7.7)."""
         self.space, self.mode, self.objective_kind = space, mode, objective_kind
         self.budget_epochs, self.epochs_per_trial = budget_epochs, epochs_per_trial
         self.inheritance = inheritance
@@ -61,7 +59,7 @@ class EvolutionOracle(kt.Oracle):
         max_trials = budget_epochs // max(epochs_per_trial, 1) + population_size + 1
         self.minimize_loss = minimize_loss
         objective = kt.Objective("val_loss", "min") if minimize_loss else kt.Objective(OBJECTIVE, "max")
-        super().__init__(objective=objective, max_trials=max_trials, seed=seed,
+        super().__init__(objective=objective, max_trials=max_trials, seed=keras_tuner_seed(seed),
                          max_consecutive_failed_trials=3, **kwargs)
         self.evo = self._fresh_state()
         self.verbose = 0  # Keras Tuner's per-trial tables; the pipeline prints its own lines
@@ -295,6 +293,16 @@ class EvolutionOracle(kt.Oracle):
             if self.niching_steps > 0 and coin < self.niching_probability:
                 evo["niche"] = {"origin": t, "parent": t, "steps_left": self.niching_steps}
         evo["best"] = evo["parent"]
+
+    def final_best(self) -> str | None:
+        """The search's result: its best trial. In the (1+1)-EA, a niche that the end of the search
+        cut short is compared with the main parent as at the niche's own end (Algorithm 4 line 10),
+        so a better net found in it is not lost."""
+        best, niche = self.evo["best"], self.evo["niche"]
+        if self.mode == "one_plus_one" and niche and best is not None \
+                and self.score(niche["parent"]) > self.score(best):
+            return niche["parent"]
+        return best
 
     # -- trial data ---------------------------------------------------------------------
     def score(self, t: str) -> float:

@@ -152,7 +152,7 @@ class ConvStackSpace(Space):
             raise ValueError(f"max_channels {max_channels} is below the smallest width {CHANNELS[0]}")
 
     def initial(self, rng):
-        return [[int(rng.choice(self.channels)), int(rng.choice(KERNELS)), 1]]  # seed 001 L1196: stride 1
+        return [[int(rng.choice(self.channels)), int(rng.choice(KERNELS)), 1]]  # seed 001 L1149: stride 1
 
     def depth(self, genome) -> int:
         return len(genome)
@@ -287,20 +287,3 @@ class ResidualSpace(Space):
             else:
                 raise ValueError(f"unknown mutation {name!r}")
         return Mutation(name, spec.to_dict(), {"by_name": True})
-
-
-SPACES = ("conv", "residual", "recurrent")
-
-
-def make_space(name: str, pooling_stages: int = 2, max_channels: int = CHANNELS[-1], start: dict | None = None,
-               max_units: int | None = None) -> Space:
-    """`start`: the recurrent space's first genome (the configured model); `max_units` caps its widths."""
-    if name == "conv":
-        return ConvStackSpace(max_channels)
-    if name == "residual":
-        return ResidualSpace(pooling_stages, max_channels)
-    if name == "recurrent":
-        from automl.evolution.recurrent_space import UNITS, RecurrentSpace
-
-        return RecurrentSpace(start, max_units or UNITS[-1])
-    raise ValueError(f"unknown search space {name!r} (choose {', '.join(SPACES)})")

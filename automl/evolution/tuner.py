@@ -32,22 +32,27 @@ Status = trial_module.TrialStatus
 
 
 class EvolutionTuner(kt.Tuner):
-    def __init__(self, oracle, space: Space, train, val, input_shape, num_classes: int | None, preprocess=None,
-                 learning_rate: float = 1e-3, seed: int = 0, near_identity: float = 1e-2,
+    """The trial loop of the evolution (automl.Evolution is the public class built on it)."""
+
+    def __init__(self, oracle, space: Space, learning_rate: float = 1e-3, seed: int = 0, near_identity: float = 1e-2,
                  heartbeat: float = 0.0, idle_wait: float = 1.0, say: Callable[[str], None] = print,
-                 epoch_callbacks: Callable[[str, int], list] | None = None, per_step: bool = False, **kwargs):
-        """`num_classes` None: a regression task (MSE; fitness the validation loss, lower better)."""
-        self.space, self.train, self.val = space, train, val
+                 epoch_callbacks: Callable[[str, int], list] | None = None, **kwargs):
+        self.search_space = space
+        self.learning_rate, self.seed, self.near_identity = learning_rate, seed, near_identity
+        self.heartbeat, self.idle_wait, self.progress = heartbeat, idle_wait, say
+        self.epoch_callbacks = epoch_callbacks or (lambda label, epochs: [])
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=None, **kwargs)
+
+    def use_data(self, train, val, input_shape, num_classes: int | None, preprocess=None, per_step: bool = False):
+        """The batched pipelines the trials train and are scored on; `num_classes` None: a
+        regression task (MSE; the fitness is the validation loss, lower better)."""
+        self.train, self.val = train, val
         self.input_shape, self.num_classes, self.preprocess = tuple(input_shape), num_classes, preprocess
         self.per_step = per_step
-        self.learning_rate, self.seed, self.near_identity = learning_rate, seed, near_identity
-        self.heartbeat, self.idle_wait, self.say = heartbeat, idle_wait, say
-        self.epoch_callbacks = epoch_callbacks or (lambda label, epochs: [])
-        super().__init__(oracle=oracle, hypermodel=None, **kwargs)
 
     # -- models -------------------------------------------------------------------------
     def build(self, genome) -> keras.Model:
-        return self.space.build(genome, self.input_shape, self.num_classes, self.preprocess, self.per_step)
+        return self.search_space.build(genome, self.input_shape, self.num_classes, self.preprocess, self.per_step)
 
     def load_model(self, trial) -> keras.Model:
         model = self.build(json.loads(trial.hyperparameters.values["genome"]))
@@ -57,7 +62,7 @@ class EvolutionTuner(kt.Tuner):
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
         genome, plan, epochs = json.loads(values["genome"]), json.loads(values["plan"]), int(values["epochs"])
-        spec = self.space.spec(genome)
+        spec = self.search_space.spec(genome)
         started = time.perf_counter()
         keras.backend.clear_session(free_memory=False)  # hundreds of trials in one process (feasibility §3)
         keras.utils.set_random_seed(self.seed * 100_003 + int(trial.trial_id))
@@ -66,12 +71,12 @@ class EvolutionTuner(kt.Tuner):
         if values["parent"]:
             parent_trial = self.oracle.get_trial(values["parent"])
             parent = self.load_model(parent_trial)
-            parent_spec = self.space.spec(json.loads(parent_trial.hyperparameters.values["genome"]))
+            parent_spec = self.search_space.spec(json.loads(parent_trial.hyperparameters.values["genome"]))
             fraction = inherit(plan, parent, model, spec, parent_spec, self.near_identity, seed=int(trial.trial_id))
-        compile_trial(model, self.learning_rate, self.num_classes is None, self.space.lr_rule(genome))
+        compile_trial(model, self.learning_rate, self.num_classes is None, self.search_space.lr_rule(genome))
         label = f"trial {trial.trial_id}"
-        self.say(f"{label} ({values['role']}, {values['mutation']}"
-                 f"{' of ' + values['parent'] if values['parent'] else ''}): {self.space.describe(genome)}; "
+        self.progress(f"{label} ({values['role']}, {values['mutation']}"
+                 f"{' of ' + values['parent'] if values['parent'] else ''}): {self.search_space.describe(genome)}; "
                  f"{fraction:.1%} of the weights inherited, {epochs} epochs")
         # The chief's wall-clock budget travels with the trial (a Unix time: workers may be elsewhere).
         deadline_at = float(values.get("deadline_at") or 0.0)
@@ -89,7 +94,7 @@ class EvolutionTuner(kt.Tuner):
                 scores = model.evaluate(self.val, verbose=0, callbacks=[stopper], return_dict=True)
                 eval_seconds = time.perf_counter() - eval_start
         atomic_save_model(model, self._get_checkpoint_fname(trial.trial_id), weights_only=True)
-        cost = self.space.cost(genome, model, self.input_shape, self.num_classes, self.per_step)
+        cost = self.search_space.cost(genome, model, self.input_shape, self.num_classes, self.per_step)
         trained = stopper.completed_epochs if epochs else 0
         loss = float(scores["loss"]) if np.isfinite(scores["loss"]) else 1e30  # a diverged net ranks last
         metrics = {"val_loss": loss, "flops": float(cost.flops),
@@ -99,7 +104,7 @@ class EvolutionTuner(kt.Tuner):
         if self.num_classes is not None:
             metrics["val_accuracy"] = float(scores.get("accuracy", 0.0))
         if stopper.cut:  # no fitness for a net the budget cut short: it is recorded, never selected
-            self.say(f"{label} cut by the budget after {trained}/{epochs} epochs")
+            self.progress(f"{label} cut by the budget after {trained}/{epochs} epochs")
         else:
             metrics.update(eval_seconds=eval_seconds, seconds_per_epoch=fit_seconds / trained if trained else 0.0)
         return metrics
@@ -124,7 +129,7 @@ class EvolutionTuner(kt.Tuner):
             self.on_trial_begin(trial)
             self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
             if trial.status != Status.COMPLETED and trial.message:
-                self.say(f"trial {trial.trial_id} failed: {trial.message.strip().splitlines()[-1]}")
+                self.progress(f"trial {trial.trial_id} failed: {trial.message.strip().splitlines()[-1]}")
             self.on_trial_end(trial)
         self.on_search_end()
 

@@ -23,8 +23,7 @@ import sys
 import keras
 from keras import ops
 
-DISCRETIZATIONS = ("semi_implicit", "explicit")
-BRAKE_MODES = ("absolute", "relative")
+from automl.training_settings import check_braking, check_port_hamiltonian
 
 
 @keras.saving.register_keras_serializable(package="automl")
@@ -38,13 +37,8 @@ class PortHamiltonian(keras.optimizers.Optimizer):
         name: str = "port_hamiltonian",
         **kwargs,
     ):
+        check_port_hamiltonian("PortHamiltonian", mass, friction, discretization)  # the rules PhsSettings applies
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        if not (isinstance(mass, (int, float)) and mass > 0 and math.isfinite(mass)):
-            raise ValueError(f"PortHamiltonian: mass must be > 0, got {mass!r}")
-        if not (isinstance(friction, (int, float)) and friction >= 0 and math.isfinite(friction)):
-            raise ValueError(f"PortHamiltonian: friction must be >= 0, got {friction!r}")
-        if discretization not in DISCRETIZATIONS:
-            raise ValueError(f"PortHamiltonian: discretization must be one of {DISCRETIZATIONS}, got {discretization!r}")
         self.mass = float(mass)
         self.initial_friction = float(friction)
         self.discretization = discretization
@@ -108,16 +102,7 @@ class GoalOrientedBraking(keras.callbacks.Callback):
     def __init__(self, goal: float, factor: float, goal_mode: str = "absolute",
                  monitor: str = "running", stream=None):
         super().__init__()
-        if goal_mode not in BRAKE_MODES:
-            raise ValueError(f"goal_mode must be one of {BRAKE_MODES}, got {goal_mode!r}")
-        if monitor not in ("running", "epoch"):
-            raise ValueError(f"monitor must be 'running' or 'epoch', got {monitor!r}")
-        if not factor >= 1:
-            raise ValueError(f"brake factor must be >= 1, got {factor!r}")
-        if goal_mode == "relative" and not 0 < goal < 1:
-            raise ValueError(f"a relative goal is a fraction in (0, 1), got {goal!r}")
-        if goal_mode == "absolute" and not goal > 0:
-            raise ValueError(f"an absolute goal must be > 0, got {goal!r}")
+        check_braking("GoalOrientedBraking", goal, factor, goal_mode, monitor)  # the rules PhsSettings applies
         self.goal, self.factor, self.goal_mode, self.monitor = goal, factor, goal_mode, monitor
         self.stream = stream
         self.braked_at: dict | None = None

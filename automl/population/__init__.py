@@ -3,10 +3,11 @@
 LEEA (seed 001 Ch. 5), nDES / nDES-G / nDES-B (seed 000 B.2), Differential Evolution, CoSyNE and
 a (mu, lambda)-ES (seed 003). Each is `Name(...).fit(model, (x, y), (x_val, y_val), epochs=N)`.
 """
+from automl.errors import MemoryBudgetError
 from automl.population.base import PopulationOptimizer
 from automl.population.cosyne import CoSyNE
 from automl.population.de import DE
-from automl.population.engine import MemoryBudgetError, PopulationEngine, WeightTable
+from automl.population.engine import PopulationEngine, WeightTable
 from automl.population.es import MuLambdaES
 from automl.population.leea import LEEA
 from automl.population.ndes import NDES

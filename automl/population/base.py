@@ -26,8 +26,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from automl.errors import MemoryBudgetError
 from automl.io import atomic_save_model, atomic_write_bytes
-from automl.population.engine import BYTES, MB, MemoryBudgetError, PopulationEngine
+from automl.population.engine import BYTES, MB, PopulationEngine
 
 
 class PopulationOptimizer(abc.ABC):

@@ -19,15 +19,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from automl.errors import MemoryBudgetError
 from automl.population.backend import compile_function, grouped_conv_differentiable, on_accelerator, value_and_grad_sum
 from automl.population.folded import FoldedForward
 
 BYTES = 4  # float32
 MB = 1 << 20
-
-
-class MemoryBudgetError(ValueError):
-    """A configuration that cannot fit the population memory budget; raised before allocating."""
 
 
 class WeightTable:

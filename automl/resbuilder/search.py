@@ -33,11 +33,11 @@ import numpy as np
 from automl.budget import Deadline
 from automl.callbacks import StopAtDeadline
 from automl.io import atomic_save_model, atomic_write_json
-from automl.resbuilder.growth import (blocks_to_remove, init_near_identity, insert_random_block,
-                                      mean_abs_weights, remove_blocks)
+from automl.resbuilder.growth import (blocks_to_remove, init_near_identity, insert_random_block, mean_abs_weights,
+                                      remove_blocks)
+from automl.resbuilder.morph import Collapse, alive_channels, conv_groups, fit_to_budget, morph_widths, morphnet_penalty
+from automl.resbuilder.settings import START_NETS
 from automl.training import compile_classifier, schedule_callbacks
-from automl.resbuilder.morph import (Collapse, alive_channels, conv_groups, fit_to_budget, morph_widths,
-                                     morphnet_penalty)
 from models import build_model, count, transfer_weights
 from models.spec import ResNetSpec
 
@@ -88,7 +88,9 @@ class _KeepBest(keras.callbacks.Callback):
             self.best, self.epoch, self.weights = value, epoch + 1, self.model.get_weights()
 
 
-class ResBuilder:
+class ResBuilderCycle:
+    """The cycle itself, driven by automl.ResBuilder (the public class) with its settings as `cfg`."""
+
     def __init__(self, cfg, train_cfg, data: SearchData, store: str | Path, seed: int = 0,
                  log: Callable[[str], None] = print, on_architecture: Callable[[dict], None] | None = None,
                  on_best: Callable[[keras.Model, dict], None] | None = None,
@@ -112,10 +114,7 @@ class ResBuilder:
 
     # -- state ---------------------------------------------------------------------------
     def _fresh(self, seed: int) -> dict:
-        from models.zoo import rb_0net, rb_r18
-
-        start = {"rb-0net": lambda: rb_0net(pooling_stages=self.cfg.start_pooling_stages),
-                 "rb-r18": rb_r18, "rb-r18-cifar": lambda: rb_r18(imagenet_stem=False)}[self.cfg.start]()
+        start = START_NETS[self.cfg.start](self.cfg.start_pooling_stages)
         # parent: the With-Reg training that the next step starts from ({"spec", "weights"}), or
         # None to train from scratch (at the start and after a MorphNet step).
         return {"spec": start.to_dict(), "parent": None, "m": 0, "t": 0, "step": 0,
@@ -243,8 +242,10 @@ class ResBuilder:
         if trained is not model:  # the wrapper was compiled; evaluate the bare net, penalty-free
             model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         val = model.evaluate(self.data.val, return_dict=True, verbose=0)
-        test = model.evaluate(self.data.test, return_dict=True, verbose=0)
-        return model, {"val_accuracy": float(val["accuracy"]), "test_accuracy": float(test["accuracy"]),
+        # The test split, where there is one, is measured for reporting only, never to choose.
+        test = model.evaluate(self.data.test, return_dict=True, verbose=0) if self.data.test is not None else None
+        return model, {"val_accuracy": float(val["accuracy"]),
+                       "test_accuracy": None if test is None else float(test["accuracy"]),
                        "best_epoch": keep.epoch, "seconds": time.perf_counter() - started}
 
     def _maybe_best(self, model, spec, cost, variant, result) -> None:

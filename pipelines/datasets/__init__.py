@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from automl.errors import UsageError
 from pipelines.datasets import bundled, folder, sequences, tfds_source
-from pipelines.errors import UsageError
 
 # Only light modules are imported here: the CLI checks datasets before TensorFlow loads.
 
@@ -20,10 +20,10 @@ def load_dataset(name: str, data):
     """`name` is a bundled dataset, a tensorflow-datasets name, or a folder of images.
 
     `data` is the run config's DataConfig (splits, data dir, download, image size).
-    Returns a pipelines.datasets.base.ImageDataset, or a SequenceDataset for the sequence tasks
+    Returns a automl.data.ImageDataset, or a SequenceDataset for the sequence tasks
     (`adding`, ..., or `digits-rows`, `mnist5k-pixels-permuted`, ...).
     """
-    from pipelines.datasets.base import from_arrays
+    from automl.data import from_arrays
 
     if is_sequence(name):
         if name in sequences.SYNTHETIC:
@@ -44,7 +44,8 @@ def load_dataset(name: str, data):
     if tfds_source.is_tfds_name(name):
         train, test, names = tfds_source.load(name, data.data_dir, data.download)
         # Grey-level tfds image sets (mnist, fashion_mnist, emnist, ...) are digit-like:
-        # scaled to [0, 1] and never flipped (seed 002 §2.3).
+        # scaled to [0, 1] (seed 002 §6.1.5, L1157) and never flipped: the thesis flipped every dataset,
+        # but a mirrored digit is another symbol.
         kind = "digits" if train[0].shape[-1] == 1 else "natural"
         return from_arrays(name, train, test, names, kind, 255.0, **split_args)
     raise _unknown(name)

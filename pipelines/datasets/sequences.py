@@ -27,26 +27,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from automl.data import Splits
+
 SYNTHETIC = ("adding", "multiplication", "parity", "temporal_order", "noisy", "noise_free", "copy_memory")
 READINGS = ("rows", "pixels", "pixels-permuted")
 
 
 @dataclass
-class SequenceDataset:
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+class SequenceDataset(Splits):
     task: str                  # "regression" or "classification"
     num_classes: int | None    # None for regression
     per_step: bool = False     # one target per time step (copy memory)
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return tuple(int(v) for v in self.x_train.shape[1:])
 
     @property
     def class_names(self) -> list[str] | None:

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from pipelines.errors import DataNotPrepared, UsageError
+from automl.errors import DataNotPrepared, UsageError
 
 PROBE_TIMEOUT_S = 3.0
 

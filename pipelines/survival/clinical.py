@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.errors import UsageError
+from automl.errors import UsageError
 from pipelines.survival.slides import SLIDE_SUFFIXES
 
 SPLITS = ("train", "val", "test")

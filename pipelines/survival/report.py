@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from automl.io import atomic_write_text
-from pipelines.plots import plt, save_figure
+from automl.plots import plt, save_figure
 
 
 def km_plot(patients, cut: float, path: Path, splits=("val", "test")) -> None:

@@ -9,8 +9,9 @@ import keras
 import keras_tuner as kt
 
 from automl.callbacks import StopAtDeadline, StopOnNonFinite
-from automl.tuning import keras_tuner_seed
+from automl.seeds import keras_tuner_seed
 from models.survival import SurvivalNetSpec
+from pipelines.survival.net import ValidationCIndex, build, compile_survival
 
 BASE_WIDTHS = (8, 16, 32)
 DENSE_WIDTHS = (16, 64, 256)
@@ -24,8 +25,6 @@ def spec_from_hyperparameters(hp) -> SurvivalNetSpec:
 
 
 def search_architecture(cfg, run, data, say, deadline) -> SurvivalNetSpec:
-    from pipelines.survival.workflow import ValidationCIndex, build, compile_survival
-
     store = run.path / "search" / "chosen.json"
     if store.exists():  # a resumed run keeps its searched architecture
         return SurvivalNetSpec.from_dict(json.loads(store.read_text()))

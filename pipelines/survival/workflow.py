@@ -9,18 +9,19 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from automl.budget import Deadline
-from automl.callbacks import Checkpointer, Progress, StopAtDeadline, StopOnNonFinite, format_duration, load_state
+from automl.budget import Deadline, format_duration
+from automl.callbacks import Checkpointer, Progress, StopAtDeadline, StopOnNonFinite, load_state
+from automl.errors import UsageError
 from automl.io import atomic_save_model, atomic_write_json, atomic_write_text
-from automl.survival import CoxLoss
-from models.survival import SurvivalNetSpec, bag_model, thumbnail_model
-from pipelines.errors import UsageError
-from pipelines.rundir import RunDir
+from automl.rundir import RunDir
+from models.survival import SurvivalNetSpec
+from pipelines.console import already_complete, printer
 from pipelines.survival import clinical as clin
-from pipelines.survival.evaluate import c_index, metrics
+from pipelines.survival.evaluate import metrics
+from pipelines.survival.net import ValidationCIndex, build, compile_survival, patient_risks
 from pipelines.survival.report import km_plot, risk_histogram, write_report
+from pipelines.survival.search import search_architecture
 from pipelines.survival.slides import SlideCache, SlideError, read_slide
-from pipelines.train import already_complete, printer
 
 
 def slide_settings(cfg) -> dict:
@@ -101,44 +102,6 @@ def slide_bags(cfg, rows, pixels: dict) -> np.ndarray:
     return x
 
 
-def patient_risks(cfg, rows, risks: np.ndarray):
-    """Per-patient risk: the mean over its slides (thumbnails) or the bag's risk (tiles)."""
-    frame = rows.assign(risk=risks)
-    if cfg.slides.mode == "tiles":
-        return frame[["patient", "time", "event", "source", "split", "risk"]]
-    return frame.groupby("patient", sort=True).agg(time=("time", "first"), event=("event", "first"),
-                                                   source=("source", "first"), split=("split", "first"),
-                                                   risk=("risk", "mean")).reset_index()
-
-
-class ValidationCIndex(keras.callbacks.Callback):
-    """After each epoch, the validation patients' C-index into the logs (as `val_cindex`), the
-    number the best epoch is chosen by."""
-
-    def __init__(self, cfg, x, rows):
-        super().__init__()
-        self.cfg, self.x, self.rows = cfg, x, rows
-
-    def on_epoch_end(self, epoch, logs=None):
-        risks = self.model.predict(self.x, batch_size=16, verbose=0).reshape(-1)
-        if not np.all(np.isfinite(risks)):
-            logs["val_cindex"] = 0.0
-            return
-        p = patient_risks(self.cfg, self.rows, risks)
-        logs["val_cindex"] = c_index(p["time"], p["event"], p["risk"]) or 0.0
-
-
-def build(cfg, input_shape, spec: SurvivalNetSpec | None = None):
-    spec = spec or SurvivalNetSpec.preset(cfg.model.arch)
-    if cfg.slides.mode == "tiles":
-        return bag_model(spec, cfg.slides.max_tiles, input_shape[1:], cfg.model.pooling), spec
-    return thumbnail_model(spec, input_shape), spec
-
-
-def compile_survival(model, cfg) -> None:
-    model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=CoxLoss(cfg.train.penalty))
-
-
 def run_survival(cfg, run: RunDir, slides_dir: Path, table_path: Path, quiet: bool = False,
                  deadline: Deadline | None = None, search: bool = False) -> dict:
     say = printer(quiet)
@@ -162,8 +125,6 @@ def run_survival(cfg, run: RunDir, slides_dir: Path, table_path: Path, quiet: bo
 
     spec = SurvivalNetSpec.preset(cfg.model.arch)
     if search:
-        from pipelines.survival.search import search_architecture
-
         spec = search_architecture(cfg, run, data, say, deadline)
     state = load_state(run.checkpoints)
     last = run.checkpoints / "last.keras"

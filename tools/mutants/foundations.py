@@ -51,19 +51,19 @@ MUTATIONS = [
          replace="if not isinstance(value, int):",
          tests=["tests/test_config.py::test_set_values_of_the_wrong_type_are_refused_naming_flag_and_key"]),
     dict(id="fd-split-fractions-swap", mechanism="dataset splits: validation carved with its own fraction",
-         what="validation and test fractions swapped", file="pipelines/datasets/base.py",
+         what="validation and test fractions swapped", file="automl/data.py",
          find="x_train, y_train, x_val, y_val = split(x, y, validation_split, split_seed)",
          replace="x_train, y_train, x_val, y_val = split(x, y, test_split, split_seed)",
          tests=["tests/test_datasets.py::"
                 "test_splits_carve_test_then_validation_with_their_own_fractions_stratified_and_seeded"]),
     dict(id="fd-split-test-leak", mechanism="dataset splits: disjoint train, validation and test",
-         what="the test split stays in train", file="pipelines/datasets/base.py",
+         what="the test split stays in train", file="automl/data.py",
          find="x, y, x_test, y_test = split(x, y, test_split, split_seed)",
          replace="_, _, x_test, y_test = split(x, y, test_split, split_seed)",
          tests=["tests/test_datasets.py::"
                 "test_splits_carve_test_then_validation_with_their_own_fractions_stratified_and_seeded"]),
     dict(id="fd-export-last", mechanism="export serves the run's best model", what="the last checkpoint exported",
-         file="pipelines/export.py", find="model = keras.models.load_model(run.best_path)",
+         file="automl/export.py", find="model = keras.models.load_model(run.best_path)",
          replace='model = keras.models.load_model(run.checkpoints / "last.keras")',
          tests=["tests/test_foundation_export.py::test_exported_saved_model_predicts_as_the_best_model_from_raw_pixels"]),
 ]

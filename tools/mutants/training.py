@@ -1,4 +1,4 @@
-"""Mutations of training (seed 000 eq. 5 and L242: the DMU rule; seed 002's training defaults;
+"""Mutations of training (seed 000 eq. 5 and L1230: the DMU rule; seed 002's training defaults;
 the wall-clock budget and resumable runs): see tools/mutations.py."""
 
 BUDGET = "tests/test_training_budget.py::"
@@ -33,7 +33,7 @@ MUTATIONS = [
          find="StopAtDeadline(deadline, final_passes=1 + len(data.y_test) / max(len(data.y_val), 1))",
          replace="StopAtDeadline(deadline, final_passes=len(data.y_test) / max(len(data.y_val), 1))",
          tests=[PIPELINE_BUDGET]),
-    # -- the DMU learning-rate rule and weight decay (seed 000 eq. 5, L242) -----------------------
+    # -- the DMU learning-rate rule and weight decay (seed 000 eq. 5, L1230) -----------------------
     dict(id="tr-dmu-rule-unwired", mechanism="DMU learning rate beta / (2n) in automl train",
          what="wire cut", file="pipelines/train.py",
          find="rule = lr_multipliers(model) if cfg.model.lr_rule else None", replace="rule = None",
@@ -62,7 +62,7 @@ MUTATIONS = [
          tests=[RULES + "test_checkpointer_in_min_mode_saves_the_lowest_loss_and_keeps_that_mode_on_resume"]),
     dict(id="tr-train-regression-max", mechanism="Checkpointer mode min: lowest val_loss is best",
          what="wire cut (mode not passed)", file="pipelines/train.py",
-         find='mode="min" if regression else "max"', replace='mode="max"',
+         find="monitor=task.monitor, mode=task.mode)", replace='monitor=task.monitor, mode="max")',
          tests=[RULES + "test_a_regression_run_keeps_the_epoch_of_the_lowest_validation_loss"]),
     # -- gradient resume: weights and optimizer state --------------------------------------------
     dict(id="tr-resume-fresh-weights", mechanism="resume restores the weights", what="condition flipped",

@@ -5,9 +5,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-AUGMENTS = ("none", "shift", "shift_flip")
-
-
 def augmenter(kind: str, seed: int):
     """Seed 002 §6.1.1.2: random shifts of up to 10% each way, plus horizontal flips."""
     if kind == "none":

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from automl.errors import UsageError
 from automl.io import atomic_write_json, atomic_write_text
-from pipelines.errors import UsageError
 
 
 class RunDir:
@@ -28,7 +28,7 @@ class RunDir:
         return Path("runs") / f"{command}-{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     @classmethod
-    def create(cls, path: str | Path, command: str, config: dict) -> "RunDir":
+    def create(cls, path: str | Path, command: str, config: dict, header: str | None = None) -> "RunDir":
         run = cls(path)
         if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
             raise UsageError(
@@ -36,9 +36,20 @@ class RunDir:
                 "or choose another --out"
             )
         run.path.mkdir(parents=True, exist_ok=True)
-        header = f"# Resolved config of `automl {command}`; --resume reads it back.\n"
+        header = header or f"# Resolved config of `automl {command}`; --resume reads it back.\n"
         atomic_write_text(run.path / cls.CONFIG, header + yaml.safe_dump(config, sort_keys=False))
         atomic_write_json(run.path / cls.META, {"command": command, "created": time.time()})
+        return run
+
+    @classmethod
+    def ensure(cls, path: str | Path, command: str, config: dict, header: str | None = None) -> "RunDir":
+        """The run directory at `path`, made (config and meta) unless it holds one already, even
+        where the folder exists (a Keras Tuner project inside it, made first)."""
+        run = cls(path)
+        if not (run.path / cls.CONFIG).is_file():
+            run.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run.path / cls.CONFIG, (header or "") + yaml.safe_dump(config, sort_keys=False))
+            atomic_write_json(run.path / cls.META, {"command": command, "created": time.time()})
         return run
 
     @classmethod
@@ -69,12 +80,6 @@ class RunDir:
     def config(self) -> dict:
         return yaml.safe_load((self.path / self.CONFIG).read_text())
 
-    def load_config(self, schema: str = "train"):
-        """The saved, resolved config as typed objects."""
-        from pipelines import config as configs
-
-        return configs.from_dict(schema, self.config(), str(self.path / self.CONFIG))
-
     def meta(self) -> dict:
         return json.loads((self.path / self.META).read_text())
 
@@ -91,6 +96,14 @@ class RunDir:
         """Rewrites the whole log atomically, so a kill never leaves a torn last line."""
         lines = [json.dumps(r, default=str) for r in self.records() + [record]]
         atomic_write_text(self.path / self.LOG, "\n".join(lines) + "\n")
+
+    def completed(self) -> dict | None:
+        """The summary of a finished run; None if it is new, interrupted, or ended by its budget
+        (a budget-ended run continues: `--resume --budget 10m`, or search() again)."""
+        done = self.summary()
+        if done is None or done.get("budget", {}).get("ended_by") == "budget":
+            return None
+        return done
 
     def summary(self) -> dict | None:
         path = self.path / self.SUMMARY

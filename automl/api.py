@@ -1,0 +1,71 @@
+"""`automl.search()`: the common case in one call.
+
+    result = automl.search(x, y, strategy="resbuilder", budget="3m", directory="runs/digits")
+    result.model.predict(x_new)
+
+`directory` is the run directory itself (`automl report` and `automl export` accept it); a
+second call with the same directory continues the run, or returns it if it is complete.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+STRATEGIES = ("resbuilder", "morphnet", "evolution")
+
+
+@dataclass
+class SearchResult:
+    """What `automl.search` found.
+
+    Args:
+        model: the best net, trained (a keras.Model, preprocessing inside: it takes raw images).
+        summary: the run's summary (validation and, with test data, test accuracy, FLOPs, params...).
+        directory: the run directory.
+        tuner: the automl.ResBuilder or automl.Evolution that ran, for results_summary() and export().
+    """
+
+    model: object
+    summary: dict
+    directory: Path
+    tuner: object
+
+
+def search(x, y=None, *, strategy: str = "resbuilder", budget=None, directory="runs/search", seed: int = 0,
+           overwrite: bool = False, verbose: int = 1, validation_data=None, validation_split: float | None = None,
+           epochs: int | None = None, test_data=None, **settings) -> SearchResult:
+    """Searches a net for images `x` with labels `y` and returns the best, trained.
+
+    Args:
+        x: training images (N, H, W) or (N, H, W, C), or a tf.data.Dataset of (image, label) pairs.
+        y: their labels (any values; numbered in sorted order and kept as class names).
+        strategy: resbuilder (grow, prune and resize residual nets; seed 002), morphnet (MorphNet steps only) or evolution (Lamarckian evolution with weight inheritance; seed 001).
+        budget: wall-clock budget, e.g. "90s", "6m", "2h", or seconds; None: the strategy's own schedule.
+        directory: the run directory (its parent folder is made if needed).
+        seed: seed of initialisation, shuffling and augmentation.
+        overwrite: True starts afresh in `directory`; False continues what is there.
+        verbose: 1 prints progress to stderr, 0 nothing.
+        validation_data: (images, labels) to choose on; else `validation_split` (default 0.2) of x is held out.
+        validation_split: the share of x held out for validation.
+        epochs: epochs per training (resbuilder) or per candidate (evolution).
+        test_data: (images, labels) measured for reporting only, never to choose.
+        **settings: the strategy's own settings, as automl.ResBuilder or automl.Evolution take them.
+    """
+    from automl.settings import ArgumentError
+
+    if strategy not in STRATEGIES:
+        raise ArgumentError("automl.search", "strategy", strategy, "one of " + ", ".join(map(repr, STRATEGIES)))
+    path = Path(directory)
+    common = dict(budget=budget, seed=seed, overwrite=overwrite, verbose=verbose, directory=str(path.parent),
+                  project_name=path.name)
+    if strategy == "evolution":
+        from automl.evolution.api import Evolution
+
+        tuner = Evolution(**common, **settings)
+    else:
+        from automl.resbuilder.api import ResBuilder
+
+        tuner = ResBuilder(**common, strategy=strategy, **settings)
+    summary = tuner.search(x, y, validation_data=validation_data, validation_split=validation_split, epochs=epochs,
+                           test_data=test_data)
+    return SearchResult(model=tuner.get_best_models(1)[0], summary=summary, directory=path, tuner=tuner)

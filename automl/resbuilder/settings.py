@@ -1,0 +1,75 @@
+"""ResBuilder's settings: the one definition of each parameter (see automl.settings).
+
+Light on purpose (no TensorFlow): the command line validates `resbuilder.*` with this class.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from automl.settings import Settings, is_int, is_number
+from models.zoo import rb_0net, rb_r18
+
+# The start nets by name, each built for RB-0Net's number of pooling stages.
+START_NETS = {
+    "rb-0net": lambda pooling_stages: rb_0net(pooling_stages=pooling_stages),
+    "rb-r18": lambda pooling_stages: rb_r18(),
+    "rb-r18-cifar": lambda pooling_stages: rb_r18(imagenet_stem=False),
+}
+
+
+class ResBuilderSettings(Settings):
+    """ResBuilder's schedule and regularisation (seed 002 Ch. 4 and §6.1; docs/references.md).
+
+    The defaults are a short schedule for a first result in minutes on a CPU; `preset="thesis"`
+    is the thesis' schedule (seed 002 §6.1.1.2: n_Λ 4, n_M 7, 20 epochs, ζ 1e8).
+
+    Args:
+        start: the start net: rb-0net (seed 002 §6.1.1.1, L1317: one 64-channel conv), rb-r18 (ResNet-18 with the ImageNet stem, as the authors' code) or rb-r18-cifar (3x3 stem).
+        start_pooling_stages: pooling stages of RB-0Net; 2 pools make 3 stages (reference ambiguity 10: not given in the thesis).
+        insertions: n_Λ, insertion steps before each MorphNet step (thesis 4, the code 3; reference ambiguity 6).
+        morph_steps: n_M, MorphNet steps at most (thesis 7).
+        epochs: epochs of each of the three trainings of an architecture ([code] exact_number_of_epochs = 20; reference ambiguity 8).
+        layerlasso_momentum: Θ_LL: skip removal while the last insertion helped (seed 002 L1114; §6.1.4).
+        momentum_gain: τ_LL = 0.015, the With-Reg validation-accuracy gain above which removal is skipped (the thesis measured test accuracy; we never do).
+        lambda_morph: λ_M = 1e-7, the MorphNet regulariser's strength.
+        morph_threshold: τ_M, |γ| below which a channel is dead ([code] morphThreshold = 1e-2; not in the thesis).
+        intensity: I_M, the blend of the old width and the alive channels (1: 100%; reference ambiguity 5).
+        zeta: ζ, the FLOP budget of a MorphNet step (thesis 1e8; [code] "low" budget 1e7; reference ambiguity 7).
+        zeta_large: ζ for inputs of 128 pixels or more (seed 002: Animals10 at 300 px, 1e9).
+        lambda_lasso: λ_Λ = 1e-8, LayerLasso L1 on the residual blocks' convs only (reference ambiguity 2).
+        lasso_threshold: τ_Λ = 1e-3 on the mean |w| of an inserted conv, below which its block is removed (reference ambiguity 1).
+        lambda_l2: λ_0 = 1e-5, the L2 on every kernel, in all three trainings.
+        init_mean_abs: mean |w| an inserted block starts with (seed 002 L963: "of the order of 1e-2").
+    """
+
+    PRESETS = {
+        "quick": {},
+        "thesis": {"insertions": 4, "morph_steps": 7, "epochs": 20, "zeta": 1e8},
+    }
+
+    def __init__(self, *, start: Literal[tuple(START_NETS)] = "rb-0net", start_pooling_stages: int = 2,
+                 insertions: int = 3, morph_steps: int = 1, epochs: int = 12, layerlasso_momentum: bool = True,
+                 momentum_gain: float = 0.015, lambda_morph: float = 1e-7, morph_threshold: float = 1e-2,
+                 intensity: float = 1.0, zeta: float = 1e7, zeta_large: float = 1e9, lambda_lasso: float = 1e-8,
+                 lasso_threshold: float = 1e-3, lambda_l2: float = 1e-5, init_mean_abs: float = 1e-2):
+        self.check_choice("start", start, tuple(START_NETS))
+        for name, value, low in (("start_pooling_stages", start_pooling_stages, 0), ("insertions", insertions, 0),
+                                 ("morph_steps", morph_steps, 1), ("epochs", epochs, 1)):
+            self.check(name, value, is_int(value) and value >= low, f"an integer >= {low}")
+        self.check("layerlasso_momentum", layerlasso_momentum, isinstance(layerlasso_momentum, bool), "True or False")
+        for name, value in (("momentum_gain", momentum_gain), ("lambda_morph", lambda_morph),
+                            ("morph_threshold", morph_threshold), ("lambda_lasso", lambda_lasso),
+                            ("lasso_threshold", lasso_threshold), ("lambda_l2", lambda_l2),
+                            ("init_mean_abs", init_mean_abs)):
+            self.check(name, value, is_number(value) and value >= 0, "a number >= 0")
+        self.check("intensity", intensity, is_number(intensity) and 0 < intensity <= 1, "in (0, 1]")
+        for name, value in (("zeta", zeta), ("zeta_large", zeta_large)):
+            self.check(name, value, is_number(value) and value > 0, "a number > 0 (FLOPs)")
+        self.start, self.start_pooling_stages = start, start_pooling_stages
+        self.insertions, self.morph_steps, self.epochs = insertions, morph_steps, epochs
+        self.layerlasso_momentum, self.momentum_gain = layerlasso_momentum, float(momentum_gain)
+        self.lambda_morph, self.morph_threshold, self.intensity = float(lambda_morph), float(morph_threshold), float(intensity)
+        self.zeta, self.zeta_large = float(zeta), float(zeta_large)
+        self.lambda_lasso, self.lasso_threshold = float(lambda_lasso), float(lasso_threshold)
+        self.lambda_l2, self.init_mean_abs = float(lambda_l2), float(init_mean_abs)
+
