@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-STRATEGIES = ("resbuilder", "morphnet", "evolution")
+from automl.tuner_settings import STRATEGIES as KERAS_TUNERS
+
+STRATEGIES = ("resbuilder", "morphnet", "evolution", *KERAS_TUNERS)
 
 
 @dataclass
@@ -22,7 +24,7 @@ class SearchResult:
         model: the best net, trained (a keras.Model, preprocessing inside: it takes raw images).
         summary: the run's summary (validation and, with test data, test accuracy, FLOPs, params...).
         directory: the run directory.
-        tuner: the automl.ResBuilder or automl.Evolution that ran, for results_summary() and export().
+        tuner: the automl.ResBuilder, automl.Evolution, automl.RandomSearch, automl.BayesianOptimization or automl.Hyperband that ran, for results_summary() and export().
     """
 
     model: object
@@ -39,7 +41,7 @@ def search(x, y=None, *, strategy: str = "resbuilder", budget=None, directory="r
     Args:
         x: training images (N, H, W) or (N, H, W, C), or a tf.data.Dataset of (image, label) pairs.
         y: their labels (any values; numbered in sorted order and kept as class names).
-        strategy: resbuilder (grow, prune and resize residual nets; seed 002), morphnet (MorphNet steps only) or evolution (Lamarckian evolution with weight inheritance; seed 001).
+        strategy: resbuilder (grow, prune and resize residual nets; seed 002), morphnet (MorphNet steps only), evolution (Lamarckian evolution with weight inheritance; seed 001), or random, bayesian or hyperband (Keras Tuner's built-in tuners on the evolution's conv space).
         budget: wall-clock budget, e.g. "90s", "6m", "2h", or seconds; None: the strategy's own schedule.
         directory: the run directory (its parent folder is made if needed).
         seed: seed of initialisation, shuffling and augmentation.
@@ -47,9 +49,9 @@ def search(x, y=None, *, strategy: str = "resbuilder", budget=None, directory="r
         verbose: 1 prints progress to stderr, 0 nothing.
         validation_data: (images, labels) to choose on; else `validation_split` (default 0.2) of x is held out.
         validation_split: the share of x held out for validation.
-        epochs: epochs per training (resbuilder) or per candidate (evolution).
+        epochs: epochs per training (resbuilder) or per candidate (evolution, random, bayesian; Hyperband sets its own).
         test_data: (images, labels) measured for reporting only, never to choose.
-        **settings: the strategy's own settings, as automl.ResBuilder or automl.Evolution take them.
+        **settings: the strategy's own settings, as automl.ResBuilder, automl.Evolution or the Keras Tuner classes take them.
     """
     from automl.settings import ArgumentError
 
@@ -62,6 +64,10 @@ def search(x, y=None, *, strategy: str = "resbuilder", budget=None, directory="r
         from automl.evolution.api import Evolution
 
         tuner = Evolution(**common, **settings)
+    elif strategy in KERAS_TUNERS:
+        from automl.tuning import TUNERS
+
+        tuner = TUNERS[strategy](**common, **settings)
     else:
         from automl.resbuilder.api import ResBuilder
 

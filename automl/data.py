@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from automl.data_settings import DataSettings
 from models.preprocess import Preprocess
 
 # natural: colour photos, standardised per channel, shifted and flipped.
@@ -133,11 +134,12 @@ def as_arrays(x, y=None, argument: str = "x") -> tuple[np.ndarray, np.ndarray]:
 
 
 def image_data(x, y=None, validation_data=None, validation_split: float | None = None, test_data=None,
-               split_seed: int = 42, name: str = "arrays") -> ImageDataset:
+               split_seed: int | None = None, name: str = "arrays") -> ImageDataset:
     """An ImageDataset from the arrays a Python caller gives (see `automl.ResBuilder.search`).
 
     Labels may be any values: they are numbered in sorted order and kept as class names. Without
-    `validation_data`, `validation_split` (default 0.2) of `x` is held out, stratified and seeded.
+    `validation_data`, `validation_split` of `x` is held out, stratified and seeded by `split_seed`
+    (defaults: automl.DataSettings', 0.2 and 42).
     Grey images are scaled to [0, 1] by the training maximum (255 for uint8), colour images are
     standardised per channel on the training split, as the bundled datasets are.
     """
@@ -160,10 +162,8 @@ def image_data(x, y=None, validation_data=None, validation_split: float | None =
                            argument="validation_data")
         x_train, y_train, x_val, y_val = x, encode(y, "y"), xv, encode(yv, "validation_data")
     else:
-        fraction = 0.2 if validation_split is None else validation_split
-        if not 0 < fraction < 1:
-            raise ValueError(f"validation_split must be in (0, 1); received validation_split={fraction!r}")
-        x_train, y_train, x_val, y_val = split(x, encode(y, "y"), fraction, split_seed)
+        settings = DataSettings.given(validation_split=validation_split, split_seed=split_seed)
+        x_train, y_train, x_val, y_val = split(x, encode(y, "y"), settings.validation_split, settings.split_seed)
     if test_data is not None:
         xt, yt = as_arrays(*(test_data if isinstance(test_data, tuple) else (test_data,)), argument="test_data")
         x_test, y_test = xt, encode(yt, "test_data")

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 import automl.optimizers  # noqa: F401  registers PortHamiltonian, which saved runs may hold
-import automl.survival  # noqa: F401  registers CoxLoss, which survival runs hold
+import automl.survival.loss  # noqa: F401  registers CoxLoss, which survival runs hold
 import models.layers  # noqa: F401  registers ChannelPad; a fresh `automl export` imports nothing else
 import models.recurrent  # noqa: F401  registers DMU and RHN
 from automl.errors import UsageError

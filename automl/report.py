@@ -28,15 +28,14 @@ def _score(record: dict, split: str) -> str:
 
 
 def result_text(summary: dict, split: str = "test") -> str:
-    """'test accuracy 0.9861', 'test MSE 0.0012' for a regression task, or 'test C-index 0.71'
-    for a survival run."""
+    """'test accuracy 0.9861', 'test MSE 0.0012' for a regression task, 'test C-index 0.71' for
+    a survival run, or 'test accuracy n/a' where the run had no such split."""
     name = {"test": "test", "val": "validation"}[split]
-    if f"{split}_c_index" in summary:
-        value = summary[f"{split}_c_index"]
-        return f"{name} C-index {'n/a' if value is None else f'{value:.4f}'}"
-    if f"{split}_accuracy" in summary:
-        return f"{name} accuracy {summary[f'{split}_accuracy']:.4f}"
-    return f"{name} MSE {summary[f'{split}_mse']:.4g}"
+    for metric, label, digits in (("c_index", "C-index", ".4f"), ("accuracy", "accuracy", ".4f"), ("mse", "MSE", ".4g")):
+        if f"{split}_{metric}" in summary:
+            value = summary[f"{split}_{metric}"]  # None: no such split (a Python run given no test data)
+            return f"{name} {label} {'n/a' if value is None else format(value, digits)}"
+    return f"{name}: n/a"
 
 
 def format_records(records: list[dict], numbers: list[int] | None = None) -> str:

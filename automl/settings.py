@@ -88,6 +88,12 @@ class Settings:
         """This class's settings read off `obj` (e.g. a public class that also holds others), with changes."""
         return cls(**{**{name: getattr(obj, name) for name in cls.parameters()}, **changes})
 
+    @classmethod
+    def given(cls, **values):
+        """The settings with the values a caller gave, None standing for "the default" (for
+        methods whose arguments default to these settings' own, such as `search(batch_size=None)`)."""
+        return cls(**{name: value for name, value in values.items() if value is not None})
+
     def replace(self, **changes):
         """A copy with `changes`, validated like any construction."""
         return type(self)(**{**self.to_dict(), **changes})

@@ -60,7 +60,7 @@ def tabular(args) -> list[dict]:
     from lifelines import CoxPHFitter
     from sklearn.model_selection import StratifiedKFold
 
-    from pipelines.survival.evaluate import c_index
+    from automl.survival.evaluate import c_index
 
     rows = []
     for name in ("rossi", "gbsg2"):
@@ -95,7 +95,7 @@ def _survival_run(work: Path, cohort: Path, name: str, sets: list[str]) -> dict:
 
 
 def cohort(args) -> list[dict]:
-    from pipelines.survival.cohort import write_cohort
+    from automl.survival.cohort import write_cohort
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,8 +115,8 @@ def cohort(args) -> list[dict]:
 
 
 def reading(args) -> list[dict]:
-    from pipelines.survival.cohort import write_cohort
-    from pipelines.survival.slides import open_slide, read_tiles, tile_grid
+    from automl.survival.cohort import write_cohort
+    from automl.survival.slides import open_slide, read_tiles, tile_grid
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,6 +24,7 @@ PRESETS = {
     "vgg-small": dict(stages=[[16], [32], [32, 32], [64, 64]], dense=[64]),
     "vgg-tiny": dict(stages=[[8], [16], [16]], dense=[16]),
 }
+POOLINGS = ("mean", "attention")  # how a bag's tile risks become one risk
 
 
 @dataclass
@@ -102,8 +103,8 @@ def bag_model(spec: SurvivalNetSpec, tiles: int, tile_shape, pooling: str = "mea
     import keras
     from keras import layers, ops
 
-    if pooling not in ("mean", "attention"):
-        raise SpecError(f"pooling must be mean or attention, got {pooling!r}")
+    if pooling not in POOLINGS:
+        raise SpecError(f"pooling must be {' or '.join(POOLINGS)}, got {pooling!r}")
     net = backbone(spec, tile_shape)
     bag = keras.Input(shape=(tiles, *tile_shape), name="tiles")
     features = keras.Model(net.input, net.get_layer("risk").input, name="tile_features")

@@ -13,9 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from automl.errors import UsageError, exit_code
+from automl.errors import ConfigError, UsageError, exit_code
 from automl.evolution.settings import SPACES
 from automl.formats import EXPORT_FORMATS
+from automl.survival.settings import MODES as SURVIVAL_MODES
 from automl.training_settings import OPTIMIZERS
 from pipelines import config as configs
 from pipelines.runs import check_budget, resolve_run
@@ -112,12 +113,13 @@ def build_parser() -> Parser:
     p = sub.add_parser("survival", help="whole-slide survival analysis: slides + clinical table -> risks, report",
                        description="Train a VGG-style Cox net on whole-slide images (thumbnails, the thesis' mode, "
                                    "or tissue tiles), choose the epoch by the validation C-index, and report C-index, "
-                                   "AUROC, Kaplan-Meier curves and log-rank tests per patient (configs/survival.yaml).")
+                                   "AUROC, Kaplan-Meier curves and log-rank tests per patient (configs/survival.yaml, "
+                                   "configs/survival_settings.yaml; from Python: automl.SurvivalAnalysis).")
     p.add_argument("--slides", metavar="DIR", help="folder of slides (svs, ndpi, mrxs, tiff, ... or plain images)")
     p.add_argument("--clinical", metavar="CSV", help="clinical table (default: DIR/clinical.csv); columns slide, "
                                                       "patient, time, event, optional source and split")
     p.add_argument("--demo", action="store_true", help="write a small synthetic cohort into the run and analyse it")
-    p.add_argument("--mode", choices=["thumbnail", "tiles"], help="thumbnail (default, the thesis) or tiles")
+    p.add_argument("--mode", choices=SURVIVAL_MODES, help="thumbnail (default, the thesis) or tiles")
     p.add_argument("--search", action="store_true", help="first search depth and widths with Keras Tuner's random "
                                                         "search on the validation C-index (search.max_trials)")
     for flag, kwargs in (("--config", dict(metavar="FILE", help="YAML overriding configs/survival.yaml")),
@@ -203,7 +205,11 @@ def cmd_search(args) -> int:
 
 def cmd_survival(args) -> int:
     from automl.budget import Deadline, parse_duration
+    from automl.report import result_text
     from automl.rundir import RunDir
+    from automl.survival.clinical import prepare_cohort
+    from pipelines.console import already_complete, printer
+    from pipelines.survival.clinical import read_table
 
     check_budget(args.budget)
     if args.resume:
@@ -215,11 +221,17 @@ def cmd_survival(args) -> int:
         if run.meta().get("command") != "survival":
             raise UsageError(f"{run.path} is a run of `automl {run.meta().get('command')}`, not `automl survival`")
         cfg = configs.run_config(run, "survival")
+        done = already_complete(run, printer(args.quiet))
+        if done is not None:  # its table need not be there any more
+            print(f"{run.path}  {result_text(done)}")
+            return 0
         if args.budget is not None:  # this invocation's time; the saved config keeps the first budget
             cfg.budget = args.budget
             run.update_meta(budgets=run.meta().get("budgets", []) + [args.budget])
-        slides_dir, table = Path(run.meta()["slides_dir"]), Path(run.meta()["clinical"])
+        slides_dir, table_path = Path(run.meta()["slides_dir"]), Path(run.meta()["clinical"])
         search = run.meta().get("search", False)
+        analysis = _survival_analysis(cfg, run.path, search, args.quiet)
+        table = read_table(table_path)
     else:
         if not args.demo and not args.slides:
             raise UsageError("give --slides DIR (and --clinical CSV), or --demo for a synthetic cohort")
@@ -236,41 +248,51 @@ def cmd_survival(args) -> int:
         configs.check_ranges(cfg, "config")
         if args.slides:
             slides_dir = Path(args.slides)
-            table = Path(args.clinical) if args.clinical else slides_dir / "clinical.csv"
+            table_path = Path(args.clinical) if args.clinical else slides_dir / "clinical.csv"
             if not slides_dir.is_dir():
                 raise UsageError(f"slide folder {slides_dir} does not exist")
-            if not table.is_file():
-                raise UsageError(f"clinical table {table} does not exist (give it with --clinical CSV)")
-            from pipelines.survival.clinical import load_cohort
-
-            load_cohort(cfg, slides_dir, table)  # every table problem before TensorFlow loads or a run is made
+            table = read_table(table_path)
+            # every table problem before TensorFlow loads or a run is made
+            prepare_cohort(table, slides_dir, cfg.clinical, cfg.data, name=f"clinical table {table_path.name}")
         if args.demo:  # the demo's small slides need a smaller downsampling and canvas
-            d = cfg.demo
-            cfg.slides.downsample, cfg.slides.canvas, cfg.slides.tile_downsample = d.downsample, d.canvas, d.tile_downsample
-        run = RunDir.create(args.out or RunDir.default_path("survival", "demo" if args.demo else slides_dir.name),
-                            "survival", configs.to_dict(cfg))
+            cfg.slides = cfg.demo.applied_to(cfg.slides)
+        out = Path(args.out or RunDir.default_path("survival", "demo" if args.demo else slides_dir.name))
+        analysis = _survival_analysis(cfg, out, args.search, args.quiet)
+        run = RunDir.create(out, "survival", configs.to_dict(cfg))
         if args.demo:
-            from pipelines.survival.cohort import write_cohort
+            from automl.survival.cohort import write_cohort
 
+            d = cfg.demo
             if not args.quiet:
                 print(f"writing the demo cohort: {d.patients} patients into {run.path / 'cohort'}", file=sys.stderr)
-            table = write_cohort(run.path / "cohort", d.patients, tuple(d.size), d.mpp, cfg.seed, d.shift)
-            slides_dir = table.parent / "slides"
+            table_path = write_cohort(run.path / "cohort", d.patients, tuple(d.size), d.mpp, cfg.seed, d.shift)
+            slides_dir, table = table_path.parent / "slides", read_table(table_path)
         search = args.search
-        run.update_meta(slides_dir=str(slides_dir), clinical=str(table), search=search)
-    from pipelines.survival.workflow import run_survival
-
+        run.update_meta(slides_dir=str(slides_dir), clinical=str(table_path), search=search)
     deadline = Deadline(parse_duration(cfg.budget) if cfg.budget else None, started=_STARTED)
     try:
-        summary = run_survival(cfg, run, slides_dir, table, quiet=args.quiet, deadline=deadline, search=search)
+        summary = analysis.fit(table, slides_dir, deadline=deadline)
     except UsageError:
         if not args.resume:
             run.discard_if_untouched()
         raise
-    from automl.report import result_text
-
     print(f"{run.path}  {result_text(summary)}")
     return 0
+
+
+def _survival_analysis(cfg, path: Path, search: bool, quiet: bool):
+    """The library's automl.SurvivalAnalysis for a config, running in the run directory `path`."""
+    from automl.settings import ArgumentError
+    from automl.survival.api import SurvivalAnalysis
+
+    path = path if path.name not in ("", ".", "..") else path.resolve()  # `--out .` has no folder name
+    try:
+        return SurvivalAnalysis(slides=cfg.slides, clinical=cfg.clinical, data=cfg.data, net=cfg.model,
+                                training=cfg.train, search=cfg.search if search else None, seed=cfg.seed,
+                                budget=cfg.budget, directory=str(path.parent), project_name=path.name,
+                                verbose=0 if quiet else 1)
+    except ArgumentError as e:  # the top-level keys; the sections were checked as they loaded
+        raise ConfigError(f"config: '{e.argument}' must be {e.expected}, got {e.value!r}") from None
 
 
 def cmd_export(args) -> int:

@@ -1,11 +1,11 @@
 """YAML configs loaded into typed objects.
 
-Two kinds of sections. A section backed by a settings class (`resbuilder:` is
-automl.ResBuilderSettings, `evolution:` is automl.EvolutionSettings) takes its keys, types,
-defaults and rules from that class's constructor, the one definition of each parameter; its
-`configs/<section>.yaml` is written from the class (`python tools/write_configs.py`) and a test
-keeps it so. The other sections still take their defaults from `configs/<name>.yaml`, with a
-comment on each naming its source, and their types from the dataclasses here.
+Every section is a settings class (`data:` is automl.DataSettings, `resbuilder:`
+automl.ResBuilderSettings, `population:` automl.PopulationSettings, ...): it takes its keys,
+types, defaults and rules from that class's constructor, the one definition of each parameter,
+and its `configs/<file>.yaml` is written from the class (`python tools/write_configs.py`, see
+GENERATED) and a test keeps it so. `configs/<command>.yaml` holds only a command's top-level
+keys (dataset, budget, seed), typed by the dataclasses here.
 
 Layers, last wins: the defaults, a preset (`--preset thesis`: each settings class's PRESETS), a
 user file (`--config FILE`), then each `--set key=value`. An unknown key, a value of the wrong
@@ -26,123 +26,17 @@ import yaml
 
 from automl.budget import parse_duration
 from automl.errors import ConfigError
+from automl.data_settings import DataSettings
 from automl.evolution.settings import EvolutionSettings
+from automl.model_settings import ModelSettings
+from automl.population_settings import PopulationSettings
 from automl.resbuilder.settings import ResBuilderSettings
-from automl.settings import AUGMENTS, ArgumentError, Settings
+from automl.settings import ArgumentError, Settings
 from automl.settings import is_settings as _is_settings
+from automl.survival.settings import (ClinicalColumns, DemoSettings, SlidesSettings, SurvivalDataSettings,
+                                      SurvivalModelSettings, SurvivalSearchSettings, SurvivalTrainingSettings)
 from automl.training_settings import TrainingSettings
-
-
-@dataclass
-class DataConfig:
-    data_dir: str | None
-    download: bool
-    validation_split: float
-    test_split: float
-    split_seed: int
-    batch_size: int
-    augment: Literal[AUGMENTS]
-    image_size: list[int] | None
-    sequence_length: int
-    sequence_sizes: list[int]
-
-
-@dataclass
-class ModelConfig:
-    arch: str
-    cell: Literal["dmu", "lstm", "gru", "rnn", "rhn"] | None
-    units: int
-    layers: int
-    depth: int
-    hidden: int
-    gate_bias: float
-    lr_rule: bool
-
-
-@dataclass
-class LeeaConfig:
-    population_size: int | None
-    batch_size: int
-    truncation: float
-    elite_fraction: float
-    crossover_fraction: float
-    crossover: Literal["uniform", "arithmetic"]
-    exploit_rate: float
-    sigma: float
-    sigma_mode: Literal["constant", "decay", "self-adaptive"]
-    decay_steps: float
-    tau: float | None
-    fitness_inheritance: float
-
-
-@dataclass
-class NdesConfig:
-    population_size: int | None
-    mu: int | None
-    batch_size: int
-    history: int
-    ccum: float
-    cp: float | None
-    bounds: float
-    tol: float
-    init: Literal["xavier", "uniform"]
-    uniform_init: float
-    gradient_lr: float
-    ewma: bool
-    bootstrap_fraction: float
-    bootstrap_patience: int
-    bootstrap_lr: float
-    max_population: int
-
-
-@dataclass
-class DeConfig:
-    population_size: int
-    batch_size: int
-    crossover_rate: float
-    mutation: Literal["rand1", "rand2", "best1", "best2", "curtobest1", "randtobest2", "current1"]
-    scale: float
-    genome: Literal["direct", "dct"]
-    genes: float
-
-
-@dataclass
-class CosyneConfig:
-    population_size: int
-    batch_size: int
-    children: int
-    mutation_rate: float
-    gamma: float
-    genome: Literal["direct", "dct"]
-    genes: float
-
-
-@dataclass
-class EsConfig:
-    population_size: int
-    batch_size: int
-    parent_fraction: float
-    rho: int
-    selection: Literal["truncated", "rank", "fitness"]
-    crossover: Literal["single", "uniform", "arithmetic", "none"]
-    mutation_rate: float
-    sigma: float
-    elitism: bool
-    genome: Literal["direct", "dct"]
-    genes: float
-
-
-@dataclass
-class PopulationConfig:
-    memory_mb: float
-    validation_candidates: int
-    checkpoint_seconds: float
-    jit: bool
-    leea: LeeaConfig
-    ndes: NdesConfig
-    de: DeConfig
-    cosyne: CosyneConfig
-    es: EsConfig
+from automl.tuner_settings import TunerSettings
 
 
 @dataclass
@@ -150,21 +44,10 @@ class TrainRunConfig:
     dataset: str
     seed: int
     budget: str | None
-    data: DataConfig
-    model: ModelConfig
+    data: DataSettings
+    model: ModelSettings
     train: TrainingSettings
-    population: PopulationConfig
-
-
-@dataclass
-class TunerConfig:
-    space: Literal["auto", "conv", "recurrent"]
-    max_trials: int
-    epochs: int
-    hyperband_max_epochs: int
-    hyperband_factor: int
-    batch_size: int
-    learning_rate: float
+    population: PopulationSettings
 
 
 @dataclass
@@ -172,87 +55,25 @@ class SearchRunConfig:
     dataset: str
     seed: int
     budget: str | None
-    data: DataConfig
-    model: ModelConfig
+    data: DataSettings
+    model: ModelSettings
     train: TrainingSettings
     resbuilder: ResBuilderSettings
     evolution: EvolutionSettings
-    tuner: TunerConfig
-
-
-@dataclass
-class SlidesConfig:
-    mode: Literal["thumbnail", "tiles"]
-    downsample: float
-    target_mpp: float | None
-    canvas: list[int]
-    tile_size: int
-    tile_downsample: float
-    tile_mpp: float | None
-    min_tissue: float
-    max_tiles: int
-    cache_dir: str | None
-
-
-@dataclass
-class ClinicalConfig:
-    slide: str
-    patient: str
-    time: str
-    event: str
-    source: str
-    split: str
-
-
-@dataclass
-class SurvivalDataConfig:
-    val_fraction: float
-    test_fraction: float
-    split_seed: int
-
-
-@dataclass
-class SurvivalModelConfig:
-    arch: Literal["vgg16-thesis", "vgg-small", "vgg-tiny"]
-    pooling: Literal["mean", "attention"]
-
-
-@dataclass
-class SurvivalTrainConfig:
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    penalty: float
-
-
-@dataclass
-class SurvivalSearchConfig:
-    max_trials: int
-    epochs: int
-
-
-@dataclass
-class DemoConfig:
-    patients: int
-    size: list[int]
-    mpp: float
-    shift: float
-    downsample: float
-    canvas: list[int]
-    tile_downsample: float
+    tuner: TunerSettings
 
 
 @dataclass
 class SurvivalRunConfig:
     seed: int
     budget: str | None
-    slides: SlidesConfig
-    clinical: ClinicalConfig
-    data: SurvivalDataConfig
-    model: SurvivalModelConfig
-    train: SurvivalTrainConfig
-    search: SurvivalSearchConfig
-    demo: DemoConfig
+    slides: SlidesSettings
+    clinical: ClinicalColumns
+    data: SurvivalDataSettings
+    model: SurvivalModelSettings
+    train: SurvivalTrainingSettings
+    search: SurvivalSearchSettings
+    demo: DemoSettings
 
 
 SCHEMAS = {"train": TrainRunConfig, "search": SearchRunConfig, "survival": SurvivalRunConfig}
@@ -329,24 +150,45 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-# The sections a settings class defines, each written out as configs/<file>: section -> (the
-# command whose schema holds it, file name).
-GENERATED = {"train": ("train", "training.yaml"), "resbuilder": ("search", "resbuilder.yaml"),
-             "evolution": ("search", "evolution.yaml")}
+# The sections a settings class defines, each written out as configs/<file>: key -> (the
+# command whose schema holds it, file name). The key is the section's name, or `command.section`
+# where another command's section has that name (`survival.train`); sections that share a file
+# are written into it together, in this order.
+GENERATED = {"data": ("train", "data.yaml"), "model": ("train", "model.yaml"), "train": ("train", "training.yaml"), "resbuilder": ("search", "resbuilder.yaml"),
+             "evolution": ("search", "evolution.yaml"), "population": ("train", "population.yaml"),
+             "tuner": ("search", "tuner.yaml"),
+             **{f"survival.{s}": ("survival", "survival_settings.yaml") for s in settings_sections(SurvivalRunConfig)}}
 
 
-def settings_yaml(section: str) -> str:
-    """`configs/<file>`: a settings class's defaults, each with its documentation and source as a
-    comment, and its presets; written by tools/write_configs.py, never by hand."""
-    command, _ = GENERATED[section]
-    cls = settings_sections(SCHEMAS[command])[section]
-    lines = [f"# Defaults of `{section}:` in a config file or `--set {section}.KEY=VALUE`, written from",
-             f"# {cls.__module__}.{cls.__name__} by tools/write_configs.py (do not edit: the class is the",
-             "# definition). Each comment is the argument's documentation, with its source in the seeds.", "",
-             f"{section}:", *_settings_lines(cls, "  ")]
-    for name, values in cls.PRESETS.items():
-        if values:
-            lines += ["", f"# --preset {name} sets: " + ", ".join(f"{k}={_plain(v)}" for k, v in values.items())]
+def section_of(key: str) -> str:
+    """The section a GENERATED key names: `survival.train` -> `train`."""
+    return key.rpartition(".")[2]
+
+
+def settings_yaml(key: str) -> str:
+    """`configs/<file>` of GENERATED[key]: its settings classes' defaults, each with its
+    documentation and source as a comment, and their presets; written by tools/write_configs.py,
+    never by hand."""
+    command, file = GENERATED[key]
+    classes = {section_of(k): settings_sections(SCHEMAS[c])[section_of(k)] for k, (c, f) in GENERATED.items()
+               if f == file}
+    if len(classes) == 1:
+        section = section_of(key)
+        cls = classes[section]
+        lines = [f"# Defaults of `{section}:` in a config file or `--set {section}.KEY=VALUE`, written from",
+                 f"# {cls.__module__}.{cls.__name__} by tools/write_configs.py (do not edit: the class is the",
+                 "# definition). Each comment is the argument's documentation, with its source in the seeds."]
+    else:
+        lines = [f"# Defaults of the sections of `automl {command}` below, in a config file or `--set",
+                 "# SECTION.KEY=VALUE`, each written from its settings class by tools/write_configs.py (do not edit:",
+                 "# the classes are the definition). Each comment is the argument's documentation, with its source",
+                 "# in the seeds."]
+    for section, cls in classes.items():
+        lines += ["", *([f"# {cls.__module__}.{cls.__name__}"] if len(classes) > 1 else []),
+                  f"{section}:", *_settings_lines(cls, "  ")]
+        for name, values in cls.PRESETS.items():
+            if values:
+                lines += ["", f"# --preset {name} sets: " + ", ".join(f"{k}={_plain(v)}" for k, v in values.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -424,7 +266,7 @@ def _leaves(value, key: str):
 
 
 def _check(data: dict, schema, prefix: str, source: str, partial: bool) -> None:
-    """Keys known and values of the right type (ranges are the settings classes' or check_ranges')."""
+    """Keys known and values of the right type (ranges are the settings classes')."""
     hints = schema.types() if _is_settings(schema) else typing.get_type_hints(schema)
     for key, value in data.items():
         full = f"{prefix}{key}"
@@ -487,72 +329,13 @@ def _coerce(value, hint, key: str, source: str):
     raise TypeError(f"unsupported config type {hint} for {key}")
 
 
-def check_ranges(config: TrainRunConfig | SearchRunConfig, source: str = "config") -> None:
-    """Values of the right type that still make no sense, named by key."""
+def check_ranges(config, source: str = "config") -> None:
+    """The one value no settings class owns: the command's wall-clock budget."""
     if config.budget is not None:
         try:
             parse_duration(config.budget)
         except ValueError as e:
             raise ConfigError(f"{source}: 'budget': {e}") from None
-    if isinstance(config, SurvivalRunConfig):
-        return _raise_first(_survival_rules(config), source)
-    rules = [
-        ("data.validation_split", config.data.validation_split, 0 < config.data.validation_split < 1, "in (0, 1)"),
-        ("data.test_split", config.data.test_split, 0 < config.data.test_split < 1, "in (0, 1)"),
-        ("data.batch_size", config.data.batch_size, config.data.batch_size >= 1, ">= 1"),
-    ]
-    m = config.model
-    rules += [
-        ("data.sequence_length", config.data.sequence_length, config.data.sequence_length >= 2, ">= 2"),
-        ("data.sequence_sizes", config.data.sequence_sizes,
-         len(config.data.sequence_sizes) == 3 and min(config.data.sequence_sizes) >= 1,
-         "[train, validation, test], each >= 1"),
-        ("model.units", m.units, m.units >= 1, ">= 1"),
-        ("model.layers", m.layers, m.layers >= 1, ">= 1"),
-        ("model.depth", m.depth, m.depth >= 1, ">= 1"),
-        ("model.hidden", m.hidden, m.hidden >= 0, ">= 0 (0: as wide as model.units)"),
-    ]
-    if config.data.image_size is not None:
-        ok = len(config.data.image_size) == 2 and min(config.data.image_size) >= 1
-        rules.append(("data.image_size", config.data.image_size, ok, "[height, width]"))
-    tuner = getattr(config, "tuner", None)
-    if tuner is not None:
-        rules += [
-            ("tuner.max_trials", tuner.max_trials, tuner.max_trials >= 1, ">= 1"),
-            ("tuner.epochs", tuner.epochs, tuner.epochs >= 1, ">= 1"),
-            ("tuner.hyperband_max_epochs", tuner.hyperband_max_epochs, tuner.hyperband_max_epochs >= 2, ">= 2"),
-            ("tuner.hyperband_factor", tuner.hyperband_factor, tuner.hyperband_factor >= 2, ">= 2"),
-            ("tuner.batch_size", tuner.batch_size, tuner.batch_size >= 1, ">= 1"),
-            ("tuner.learning_rate", tuner.learning_rate, tuner.learning_rate > 0, "> 0"),
-        ]
-    _raise_first(rules, source)
-
-
-def _raise_first(rules, source: str) -> None:
-    for key, value, ok, expected in rules:
-        if not ok:
-            raise ConfigError(f"{source}: '{key}' must be {expected}, got {value!r}")
-
-
-def _survival_rules(config) -> list:
-    sv, st, d = config.slides, config.train, config.data
-    return [
-        ("slides.downsample", sv.downsample, sv.downsample >= 1, ">= 1"),
-        ("slides.canvas", sv.canvas, len(sv.canvas) == 2 and min(sv.canvas) >= 16, "[height, width], each >= 16"),
-        ("slides.tile_size", sv.tile_size, sv.tile_size >= 16, ">= 16"),
-        ("slides.tile_downsample", sv.tile_downsample, sv.tile_downsample >= 1, ">= 1"),
-        ("slides.min_tissue", sv.min_tissue, 0 <= sv.min_tissue <= 1, "in [0, 1]"),
-        ("slides.max_tiles", sv.max_tiles, sv.max_tiles >= 1, ">= 1"),
-        ("train.epochs", st.epochs, st.epochs >= 1, ">= 1"),
-        ("train.batch_size", st.batch_size, st.batch_size >= 2, ">= 2 (the Cox loss compares samples in a batch)"),
-        ("train.learning_rate", st.learning_rate, st.learning_rate > 0, "> 0"),
-        ("train.penalty", st.penalty, st.penalty >= 0, ">= 0"),
-        ("data.val_fraction", d.val_fraction, 0 < d.val_fraction < 1, "in (0, 1)"),
-        ("data.test_fraction", d.test_fraction, 0 < d.test_fraction < 1 and d.val_fraction + d.test_fraction < 1,
-         "in (0, 1), with data.val_fraction below 1"),
-        ("search.max_trials", config.search.max_trials, config.search.max_trials >= 1, ">= 1"),
-        ("demo.patients", config.demo.patients, config.demo.patients >= 12, ">= 12 (three splits with events)"),
-    ]
 
 
 def _build(schema, data: dict, sources: dict, default_source: str, prefix: str = ""):

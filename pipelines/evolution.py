@@ -9,7 +9,6 @@ from automl.errors import UsageError
 from automl.evolution.api import Evolution
 from automl.evolution.spaces import make_space
 from automl.rundir import RunDir
-from automl.tfdata import split_pipelines
 from pipelines import distributed
 from pipelines.console import already_complete, printer
 from pipelines.datasets import load_dataset
@@ -43,17 +42,6 @@ def recurrent_start(cfg) -> dict:
     m = cfg.model
     return {"cell": m.cell or "dmu", "units": m.units, "layers": m.layers, "depth": m.depth,
             "gate_bias": m.gate_bias, "lr_rule": m.lr_rule}
-
-
-def search_data(cfg, data, batch_size: int, augment_setting: str):
-    """The loaded dataset, whether it holds sequences and a regression task, the augmentation
-    used (none for sequences), its train/val/test pipelines and the image preprocessing."""
-    data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
-    sequential = isinstance(data, SequenceDataset)
-    regression = sequential and data.task == "regression"
-    augment = "none" if sequential else data.augment(augment_setting)
-    pipelines = split_pipelines(data, batch_size, augment, cfg.seed)
-    return data, sequential, regression, augment, pipelines, None if sequential else data.preprocess()
 
 
 def resolve_space(name: str, sequential: bool) -> str:

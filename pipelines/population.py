@@ -2,11 +2,11 @@
 of automl.population driven from the config, with progress lines and a resumable run dir."""
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 
 from automl.budget import Deadline  # light: no TensorFlow, so the CLI can import this module
+from automl.population_settings import PopulationRunSettings, section_of
 from automl.task import task_for
 from automl.training_settings import POPULATION_OPTIMIZERS
 
@@ -22,30 +22,22 @@ def default_arch(optimizer: str) -> str:
 
 
 def arch_name(cfg) -> str:
-    """The configured architecture, with model.arch "auto" resolved for the optimizer."""
-    return default_arch(cfg.train.optimizer) if cfg.model.arch == "auto" else cfg.model.arch
+    """The configured architecture, with model.arch "auto" resolved: for `automl search --strategy
+    fixed` the thesis' ResNet-18 baseline (seed 002 §6.1), for `automl train` by the optimizer."""
+    if cfg.model.arch != "auto":
+        return cfg.model.arch
+    return "rb-r18" if hasattr(cfg, "resbuilder") else default_arch(cfg.train.optimizer)
 
 
 def make_optimizer(cfg):
-    """The configured population optimizer; a setting that makes no sense is a UsageError naming it."""
-    from automl.errors import UsageError
+    """The configured population optimizer: the algorithm's section of `population:` (nDES-G and
+    nDES-B read `ndes`), the run settings every optimizer shares, and the run's seed. The config
+    was validated by the same settings classes as it loaded, so nothing here can be refused."""
     from automl.population import POPULATION_OPTIMIZERS as REGISTRY
 
-    name = cfg.train.optimizer
-    pop = cfg.population
-    common = dict(memory_mb=pop.memory_mb, seed=cfg.seed, validation_candidates=pop.validation_candidates,
-                  checkpoint_seconds=pop.checkpoint_seconds, jit=pop.jit)
-    section = pop.ndes if name.startswith("ndes") else getattr(pop, name)
-    settings = dataclasses.asdict(section)
-    if name == "leea":
-        settings["population_size"] = settings["population_size"] or "auto"
-    if name.startswith("ndes"):
-        for key in ("population_size", "mu", "cp"):
-            settings[key] = "auto" if settings[key] is None else settings[key]
-    try:
-        return REGISTRY[name](**settings, **common)
-    except ValueError as e:  # the constructors validate their arguments (and only they raise here)
-        raise UsageError(str(e)) from None
+    name, pop = cfg.train.optimizer, cfg.population
+    section = getattr(pop, section_of(name))
+    return REGISTRY[name](**section.to_dict(), **PopulationRunSettings.of(pop).to_dict(), seed=cfg.seed)
 
 
 def train_population(cfg, model, data, run, deadline: Deadline, regression: bool, quiet: bool,

@@ -89,8 +89,8 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
         say(f"training on {strategy.num_replicas_in_sync} devices ({type(strategy).__name__})")
 
     if population:
-        # Bad settings and populations that cannot fit their memory are UsageErrors (exit 2); any
-        # other error is a bug and keeps its traceback.
+        # Bad settings were refused as the config loaded; a population that cannot fit its memory is
+        # a UsageError (exit 2); any other error is a bug and keeps its traceback.
         state, extras = train_population(cfg, model, data, run, deadline, regression, quiet, label)
         if not run.best_path.exists():
             atomic_save_model(model, run.best_path)

@@ -1,6 +1,7 @@
 """The Python API (issue 17): automl.ResBuilder and automl.Evolution on numpy arrays, their
 results, export and reload; automl.search(); keyword constructors that name a bad argument; the
 README's Python snippet as written; file modes a model server running as another user can read."""
+import importlib.util
 import json
 import os
 import re
@@ -145,7 +146,19 @@ def test_automl_search_returns_the_trained_best_and_its_run_directory(tmp_path):
     (lambda: automl.PhsSettings(brake_mode="relative", brake_goal=2.0), "brake_goal"),
     (lambda: automl.PortHamiltonian(0.1, friction=-1.0), "friction"),
     (lambda: automl.GoalOrientedBraking(0.2, factor=0.5), "factor"),
-    (lambda: automl.search(np.zeros((4, 8, 8)), np.arange(4), strategy="random"), "strategy"),
+    (lambda: automl.search(np.zeros((4, 8, 8)), np.arange(4), strategy="grid"), "strategy"),
+    (lambda: automl.DataSettings(validation_split=1.0), "validation_split"),
+    (lambda: automl.DataSettings(test_split=0), "test_split"),
+    (lambda: automl.DataSettings(batch_size=0), "batch_size"),
+    (lambda: automl.DataSettings(augment="rotate"), "augment"),
+    (lambda: automl.DataSettings(image_size=[32]), "image_size"),
+    (lambda: automl.DataSettings(sequence_length=1), "sequence_length"),
+    (lambda: automl.DataSettings(sequence_sizes=[10, 0, 10]), "sequence_sizes"),
+    (lambda: automl.ModelSettings(cell="lstn"), "cell"),
+    (lambda: automl.ModelSettings(units=0), "units"),
+    (lambda: automl.ModelSettings(depth=0), "depth"),
+    (lambda: automl.ModelSettings(hidden=-1), "hidden"),
+    (lambda: automl.ResBuilder().search(np.zeros((8, 8, 8)), np.arange(8) % 2, batch_size=0), "batch_size"),
 ])
 def test_a_bad_argument_names_itself_and_the_value_received(make, argument):
     with pytest.raises(ValueError, match=rf"argument `{argument}` must be .*Received: {argument}="):
@@ -267,8 +280,10 @@ def test_the_readme_python_blocks_compile_and_use_only_public_names():
     and every `automl.NAME` it uses is in automl.__all__."""
     for number, block in enumerate(_readme_blocks()):
         compile(block, f"README.md python block {number + 1}", "exec")
-        for name in re.findall(r"\bautoml\.(\w+)", block):
-            assert name in automl.__all__, f"README block {number + 1} uses automl.{name}"
+        for name in re.findall(r"\bautoml\.(\w+)", block):  # a public name, or a subpackage (automl.survival)
+            spec = importlib.util.find_spec(f"automl.{name}") if name not in automl.__all__ else None
+            assert name in automl.__all__ or (spec and spec.submodule_search_locations), \
+                f"README block {number + 1} uses automl.{name}"
 
 
 @pytest.mark.slow  # about 3 minutes: each block's search runs its schedule or budget as written
@@ -290,3 +305,25 @@ def test_the_readme_python_snippets_run_as_written(tmp_path, monkeypatch):
     assert result.model.predict(np.zeros((1, 8, 8)), verbose=0).shape == (1, 10)
     np.testing.assert_allclose(namespace["probs"].numpy(), namespace["model"].predict(namespace["images"], verbose=0),
                                atol=1e-5)                                  # the served model is the tuner's best
+
+
+def test_a_report_names_a_split_the_run_did_not_have():
+    """A Python run given no test data reports 'n/a' for it, not a crash."""
+    from automl.report import result_text
+
+    assert result_text({"val_accuracy": 0.91234, "test_accuracy": None}) == "test accuracy n/a"
+    assert result_text({"val_accuracy": 0.91234, "test_accuracy": None}, "val") == "validation accuracy 0.9123"
+    assert result_text({"val_mse": 0.012345, "test_mse": 0.5}) == "test MSE 0.5"
+
+
+def test_search_arguments_left_out_take_the_data_settings_defaults():
+    """`search(batch_size=None, augment=None)` and the arrays' split are DataSettings' own defaults."""
+    from automl.data import image_data
+
+    given = automl.DataSettings.given(batch_size=None, augment="none", split_seed=None)
+    assert (given.batch_size, given.augment, given.split_seed) == (128, "none", 42)
+    x, y = np.repeat(np.arange(10.0), 10)[:, None, None] * np.ones((1, 4, 4)), np.repeat(np.arange(10), 10)
+    data = image_data(x, y)
+    assert len(data.y_val) == 20 and len(data.y_train) == 80       # validation_split 0.2
+    assert np.array_equal(data.y_val, image_data(x, y, split_seed=42).y_val)
+    assert not np.array_equal(data.y_val, image_data(x, y, split_seed=7).y_val)

@@ -87,9 +87,10 @@ def test_generated_config_files_are_what_the_settings_classes_write():
     (python tools/write_configs.py): a default changed in code shows here until they are rewritten."""
     import yaml
 
-    for section, (command, name) in configs.GENERATED.items():
+    for key, (command, name) in configs.GENERATED.items():
         path = configs.default_file(name.removesuffix(".yaml"))
-        assert path.read_text() == configs.settings_yaml(section), f"run python tools/write_configs.py ({name})"
+        assert path.read_text() == configs.settings_yaml(key), f"run python tools/write_configs.py ({name})"
+        section = configs.section_of(key)  # `survival.train` is the `train:` of configs/survival_settings.yaml
         written = yaml.safe_load(path.read_text())[section]
         assert written == configs.to_dict(getattr(configs.load_config(command), section))
 
@@ -129,10 +130,16 @@ def test_bad_overrides_name_the_flag():
 
 
 def test_range_checks_name_the_key():
-    cfg = configs.load_config("train", None, ["data.validation_split=1.5"])
-    with pytest.raises(ConfigError, match="'data.validation_split' must be in"):
-        configs.check_ranges(cfg)
-    # a section a settings class defines is checked as it loads, naming the flag the value came from
+    # every section is a settings class, checked as it loads, naming the flag the value came from
+    with pytest.raises(ConfigError, match=r"--set data.validation_split=1.5: 'data.validation_split' must be in "
+                                          r"\(0, 1\), got 1.5"):
+        configs.load_config("train", None, ["data.validation_split=1.5"])
+    with pytest.raises(ConfigError, match=r"--set model.hidden=-1: 'model.hidden' must be an integer >= 0"):
+        configs.load_config("search", None, ["model.hidden=-1"])
+    with pytest.raises(ConfigError, match=r"--set model.cell=lstn: 'model.cell' must be"):
+        configs.load_config("train", None, ["model.cell=lstn"])
+    with pytest.raises(ConfigError, match=r"--set budget=soon: 'budget'"):
+        configs.check_ranges(configs.load_config("train", None, ["budget=soon"]), "--set budget=soon")
     with pytest.raises(ConfigError, match=r"--set train.epochs=0: 'train.epochs' must be an integer >= 1, got 0"):
         configs.load_config("train", None, ["train.epochs=0"])
 
@@ -144,3 +151,13 @@ def test_resolved_config_round_trips():
     del broken["train"]["epochs"]
     with pytest.raises(ConfigError, match="saved: missing key"):
         configs.from_dict("train", broken, "saved")
+
+
+def test_model_arch_auto_resolves_per_command_and_optimizer():
+    """model.arch "auto": search's fixed net is the thesis' ResNet-18; train's follows the optimizer."""
+    from pipelines.population import arch_name
+
+    assert arch_name(configs.load_config("search")) == "rb-r18"
+    assert arch_name(configs.load_config("train")) == "resnet-mini"
+    assert arch_name(configs.load_config("train", None, ["train.optimizer=leea"])) == "mlp"
+    assert arch_name(configs.load_config("search", None, ["model.arch=lenet5-like"])) == "lenet5-like"

@@ -141,7 +141,7 @@ def test_de_trials_and_greedy_selection():
     base = np.asarray(pop)
     for i in range(6):  # binomial crossover: each gene is the target's or the mutant's, at least one mutant gene
         assert (trials[i] != base[i]).sum() >= 1
-    with pytest.raises(ValueError, match="needs at least"):
+    with pytest.raises(ValueError, match=r"population_size.*an integer >= 5 \(mutation 'rand2' takes 4"):
         DE(population_size=4, mutation="rand2")
     model = _linear_model()
     engine = PopulationEngine(model, task="regression")

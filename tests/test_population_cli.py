@@ -89,7 +89,8 @@ def test_refusals_are_one_clear_line(tmp_path, capsys):
     assert "population.de.mutation" in err and "best9" in err and not (tmp_path / "m").exists()
     err = refused("train", "--optimizer", "cosyne", "--set", "population.cosyne.children=3", "--quiet",
                   "--out", str(tmp_path / "odd"))
-    assert "cosyne.children must be even" in err
+    assert err.endswith("--set population.cosyne.children=3: 'population.cosyne.children' must be an even integer "
+                        ">= 2 and below population_size (14), got 3") and not (tmp_path / "odd").exists()
     assert "population optimizer" in refused("search", "--optimizer", "ndes", "--out", str(tmp_path / "s"))
     assert not (tmp_path / "s").exists()
 
@@ -135,7 +136,7 @@ def test_every_population_setting_in_the_config_reaches_its_optimizer():
     assert type(cos).__name__ == "CoSyNE"
     assert (cos.size, cos.children, cos.mutation_rate, cos.gamma, cos.seed) == (9, 4, 0.1, 0.3, 5)
     leea = make("leea", "population.leea.sigma=0.01", "population.leea.crossover=arithmetic")
-    assert (leea.requested, leea.sigma0, leea.crossover, leea.seed) == ("auto", 0.01, "arithmetic", 5)  # null: auto
+    assert (leea.requested, leea.sigma0, leea.crossover, leea.seed) == (None, 0.01, "arithmetic", 5)  # null: auto
     ndes = make("ndes-g", "population.ndes.history=5", "population.ndes.gradient_lr=0.3")
     assert (ndes.variant, ndes.requested, ndes.requested_mu, ndes.history, ndes.gradient_lr, ndes.seed) == \
-        ("ndes-g", "auto", "auto", 5, 0.3, 5)
+        ("ndes-g", None, None, 5, 0.3, 5)

@@ -35,7 +35,7 @@ import pytest
 
 from automl.budget import Deadline
 from automl.population import POPULATION_OPTIMIZERS
-from automl.population.de import MUTATIONS as DE_MUTATIONS
+from automl.population_settings import DE_MUTATIONS
 
 BATCH = 32
 TRAIN_ROWS = 96          # 3 generations per epoch

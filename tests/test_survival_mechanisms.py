@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from automl.errors import UsageError
-from automl.survival import CoxLoss
-from pipelines.survival import clinical as clin
-from pipelines.survival.evaluate import auroc, c_index, metrics, risk_groups
+from automl.survival import CoxLoss, SurvivalAnalysis
+from automl.survival import clinical as clin
+from automl.survival.evaluate import auroc, c_index, metrics, risk_groups
 
 # --- Cox loss (eqs. 7.3 and 7.6) ---------------------------------------------------------------
 
@@ -255,12 +255,11 @@ SCRIPT = [
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
-    """`_evaluate` of the workflow on the scripted cohort, with a one-weight identity net."""
+    """`evaluate_run` of the workflow on the scripted cohort, with a one-weight identity net."""
     from automl.budget import Deadline
     from automl.rundir import RunDir
+    from automl.survival.workflow import evaluate_run
     from models.survival import SurvivalNetSpec
-    from pipelines.config import load_config, to_dict
-    from pipelines.survival.workflow import _evaluate
 
     rows = [{"slide": f"{p}_{i}", "path": f"/x/{p}_{i}", "patient": p, "time": t, "event": e, "source": "A",
              "split": split} for split, p, t, e, risks in SCRIPT for i, _ in enumerate(risks)]
@@ -274,11 +273,11 @@ def evaluated(tmp_path_factory):
                        part[["time", "event"]].to_numpy(np.float32), part)
     net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     net.set_weights([np.ones((1, 1), np.float32), np.zeros(1, np.float32)])
-    cfg = load_config("survival")
+    analysis = SurvivalAnalysis(verbose=0)
     root = tmp_path_factory.mktemp("evaluated")
-    run = RunDir.create(root / "run", "survival", to_dict(cfg))
-    summary = _evaluate(cfg, run, net, SurvivalNetSpec.preset("vgg-tiny"), cohort, data, {}, [], [],
-                        {"epoch": 1, "best_epoch": 1}, root, lambda m: None, 0.0, Deadline())
+    run = RunDir.create(root / "run", "survival", analysis.config_sections())
+    summary = evaluate_run(analysis, run, net, SurvivalNetSpec.preset("vgg-tiny"), cohort, data, {}, [], [],
+                           {"epoch": 1, "best_epoch": 1}, root, 0.0, Deadline())
     return run.path, summary
 
 
@@ -327,18 +326,19 @@ VAL_X = np.array([[6, 1, 1], [5, 3, 2], [4, 2, 3], [3, 5, 4], [2, 4, 5], [1, 6, 
 TEST_X = VAL_X[:, ::-1].copy()  # feature 2 now ranks perfectly, feature 0 backwards
 
 
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")  # frozen on purpose
 def test_the_search_chooses_the_highest_validation_c_index_never_the_test_one(tmp_path, monkeypatch):
     from automl.budget import Deadline
     from automl.rundir import RunDir
-    from pipelines.config import load_config, to_dict
-    from pipelines.survival import search
-    from pipelines.survival.search import search_architecture
+    from automl.survival import search
+    from automl.survival.search import search_architecture
 
-    def scripted(cfg, input_shape, spec):  # risk = the feature of the spec's base width; lr 0 keeps it
+    def scripted(analysis, input_shape, spec):  # risk = the feature of the spec's base width, kept frozen
         net = keras.Sequential([keras.Input(tuple(input_shape)), keras.layers.Dense(1)])
         kernel = np.zeros((3, 1), np.float32)
         kernel[FEATURE_OF_WIDTH[spec.stages[0][0]]] = 1.0
         net.set_weights([kernel, np.zeros(1, np.float32)])
+        net.trainable = False
         return net, spec
 
     monkeypatch.setattr(search, "build", scripted)
@@ -350,10 +350,10 @@ def test_the_search_chooses_the_highest_validation_c_index_never_the_test_one(tm
 
     data = {"train": split("train", VAL_X, VAL_TIMES), "val": split("val", VAL_X, VAL_TIMES),
             "test": split("test", TEST_X, TEST_TIMES)}
-    cfg = load_config("survival", overrides=["train.learning_rate=0.0", "seed=22", "search.max_trials=2",
-                                             "search.epochs=1", "train.batch_size=6"])
-    run = RunDir.create(tmp_path / "run", "survival", to_dict(cfg))
-    spec = search_architecture(cfg, run, data, lambda m: None, Deadline())
+    analysis = SurvivalAnalysis(seed=22, training={"batch_size": 6}, search={"max_trials": 2, "epochs": 1},
+                                verbose=0)
+    run = RunDir.create(tmp_path / "run", "survival", analysis.config_sections())
+    spec = search_architecture(analysis, run, data, Deadline())
     # each width's C-index, by brute force: on validation 1, 2/15, 0 (widths 8, 16, 32); on test the reverse
     val = {w: _harrell(VAL_TIMES, np.ones(6), VAL_X[:, f]) for w, f in FEATURE_OF_WIDTH.items()}
     test = {w: _harrell(TEST_TIMES, np.ones(6), TEST_X[:, f]) for w, f in FEATURE_OF_WIDTH.items()}

@@ -11,6 +11,7 @@ from pipelines.config import GENERATED, settings_yaml
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 if __name__ == "__main__":
-    for section, (_, name) in GENERATED.items():
-        (CONFIGS / name).write_text(settings_yaml(section))
+    files = {name: key for key, (_, name) in GENERATED.items()}  # a file of several sections: written once
+    for name, key in files.items():
+        (CONFIGS / name).write_text(settings_yaml(key))
         print(f"wrote configs/{name}")

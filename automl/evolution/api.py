@@ -104,8 +104,7 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
         Returns:
             The run's summary (also `self.summary`), or None on a distributed worker.
         """
-        from automl.data import ImageDataset, image_data
-        from automl.tfdata import split_pipelines
+        from automl.search_inputs import search_inputs
 
         if epochs is not None:
             self.check("epochs", epochs, isinstance(epochs, int) and 1 <= epochs <= self.budget_epochs,
@@ -115,16 +114,12 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
         self.check("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an integer >= 1")
         augment = self.augment if augment is None else augment
         self.check_choice("augment", augment, AUGMENTS)
-        if x is None:
-            raise ValueError("search() needs the training data x (and its labels y)")
-        data = x if hasattr(x, "x_train") else image_data(x, y, validation_data, validation_split, test_data)
-        sequential = not isinstance(data, ImageDataset)
-        augment = "none" if sequential else data.augment(augment)
-        keras.utils.set_random_seed(self.seed)
-        train, val, test = split_pipelines(data, batch_size, augment, self.seed)
-        preprocess = None if sequential else data.preprocess()
+        inputs = search_inputs(x, y, validation_data, validation_split, test_data, batch_size=batch_size,
+                               augment=augment, seed=self.seed)
+        data, sequential, augment, preprocess = inputs.data, inputs.sequential, inputs.augment, inputs.preprocess
+        train, val, test = inputs.train, inputs.val, inputs.test
         self.use_data(train, val, data.input_shape, None if self.regression else data.num_classes, preprocess,
-                      per_step=sequential and data.per_step)
+                      per_step=inputs.per_step)
         worker = dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
         deadline = Deadline() if worker else (deadline or self.new_deadline())  # a worker's budget is the chief's
         run = RunDir.ensure(self.run_directory, "search", self._config(), header="# Settings of an automl.Evolution "
@@ -150,7 +145,7 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
         if worker:
             self.say("worker: the chief reports the search is over")
             return None
-        self.summary = _finish(self, run, data, train, val, test if len(data.y_test) else None,
+        self.summary = _finish(self, run, data, train, val, test,
                                time.time() - started, deadline)
         return self.summary
 

@@ -29,36 +29,49 @@ from keras import ops
 from automl.errors import MemoryBudgetError
 from automl.io import atomic_save_model, atomic_write_bytes
 from automl.population.engine import BYTES, MB, PopulationEngine
+from automl.population_settings import BatchSettings, FitSettings, PopulationRunSettings
+from automl.settings import ArgumentError, Settings, merged_args_doc, merged_signature, split_keywords
 
 
 class PopulationOptimizer(abc.ABC):
-    """Base class. Subclasses define `plan`, `state_bytes`, `initialise`, `generation`, `candidates`."""
+    """Base class. Subclasses name their algorithm's settings class (`settings_class`; default: a
+    batch size only) and define `plan`, `state_bytes`, `initialise`, `generation`, `candidates`.
+
+    Every constructor takes keywords only: its algorithm's settings, the run settings every
+    optimizer shares (automl.population_settings.PopulationRunSettings) and FitSettings'. Each
+    group is validated by constructing its settings class, where its rules are written; an error
+    is an automl.settings.ArgumentError (a ValueError) naming the argument and the value.
+    """
 
     name = "population"
     uses_gradients = False
+    settings_class: type[Settings] = BatchSettings
 
-    def __init__(self, batch_size: int = 64, memory_mb: float = 2048, seed: int = 0,
-                 validation_candidates: int = 32, checkpoint_seconds: float = 60.0, jit: bool = False,
-                 validation_every: int = 1):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if memory_mb <= 0:
-            raise ValueError(f"population.memory_mb must be positive, got {memory_mb}")
-        self.batch_size, self.memory_mb, self.seed = int(batch_size), float(memory_mb), int(seed)
-        self.validation_candidates = int(validation_candidates)
-        self.checkpoint_seconds, self.jit = float(checkpoint_seconds), bool(jit)
-        if validation_every < 1:
-            raise ValueError(f"population.validation_every must be at least 1, got {validation_every}")
-        self.validation_every = int(validation_every)
+    def __init__(self, **kwargs):
+        own, run, fit = split_keywords(kwargs, self.settings_class, PopulationRunSettings, FitSettings)
+        try:
+            self.settings = self.settings_class(**own)
+            run, fit = PopulationRunSettings(**run), FitSettings(**fit)
+        except ArgumentError as e:  # named after the class the caller called, not the settings class
+            raise ArgumentError(type(self).__name__, e.argument, e.value, e.expected) from None
+        self.batch_size, self.memory_mb, self.seed = self.settings.batch_size, run.memory_mb, fit.seed
+        self.validation_candidates = run.validation_candidates
+        self.checkpoint_seconds, self.jit = run.checkpoint_seconds, run.jit
+        self.validation_every = fit.validation_every
         self.state: dict = {}
         self.notes: list[str] = []
+
+    def check(self, argument: str, value, ok: bool, expected: str) -> None:
+        """A rule of an argument the class itself takes (not one of its settings)."""
+        if not ok:
+            raise ArgumentError(type(self).__name__, argument, value, expected)
 
     # -- to be defined by each algorithm ---------------------------------------------------------
     @abc.abstractmethod
     def plan(self, n: int, available_bytes: int) -> list[str]:
         """Fix the population sizes for `n` weights so the state fits `available_bytes`.
 
-        A size left to its default ("auto") is capped to fit, and the cap is reported in the
+        A size left to the algorithm (None, "auto") is capped to fit, and the cap is reported in the
         returned notes; a size the user set that cannot fit raises MemoryBudgetError."""
 
     @abc.abstractmethod
@@ -252,6 +265,21 @@ class PopulationOptimizer(abc.ABC):
         return run
 
 
+def documented(cls):
+    """Class decorator: `help(cls)` and IDEs show every keyword the class takes (its own, its
+    settings class's and those every optimizer shares), each with its documentation."""
+    if "__init__" not in vars(cls):  # else the signature would land on a base class's __init__
+        raise TypeError(f"{cls.__name__} needs its own __init__ to carry its signature")
+    classes = (cls.settings_class, PopulationRunSettings, FitSettings)
+    cls.__init__.__signature__ = merged_signature(cls.__init__, *classes)
+    doc = cls.__doc__.rstrip()
+    if "Args:" not in doc:
+        doc += "\n\n    Args:"
+    entries = merged_args_doc(*classes).splitlines()[1:]
+    cls.__doc__ = doc + "\n" + "\n".join("    " + line for line in entries) + "\n"
+    return cls
+
+
 def refuse(name: str, what: str, needed: int, available: int) -> MemoryBudgetError:
     return MemoryBudgetError(
         f"{name}: {what} needs {needed / MB:,.0f} MB, more than the {available / MB:,.0f} MB that "
@@ -263,4 +291,4 @@ def fit_count(per_member_bytes: int, available: int) -> int:
     return max(0, available // max(per_member_bytes, 1))
 
 
-__all__ = ["BYTES", "MemoryBudgetError", "PopulationOptimizer", "fit_count", "refuse"]
+__all__ = ["BYTES", "MemoryBudgetError", "PopulationOptimizer", "documented", "fit_count", "refuse"]

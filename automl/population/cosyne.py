@@ -12,23 +12,23 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from automl.population.base import documented
 from automl.population.evolve_common import GenomeOptimizer
+from automl.population_settings import CosyneSettings
 
 
+@documented
 class CoSyNE(GenomeOptimizer):
-    name = "cosyne"
+    """CoSyNE, cooperative synapse neuroevolution (seed 003 L75-87, L218-225): `CoSyNE(...).fit(model,
+    (x, y), (x_val, y_val), epochs=N)`."""
 
-    def __init__(self, population_size: int = 14, children: int = 10, mutation_rate: float = 0.02,
-                 gamma: float = 0.217, batch_size: int = 40, **kwargs):
-        if children < 2 or children % 2 or children >= int(population_size):
-            raise ValueError(f"cosyne.children must be even, at least 2 and below the population size "
-                             f"({population_size}), got {children}")
-        if not 0.0 <= mutation_rate <= 1.0:
-            raise ValueError(f"cosyne.mutation_rate must lie in [0, 1], got {mutation_rate}")
-        if gamma <= 0:
-            raise ValueError(f"cosyne.gamma must be positive, got {gamma}")
-        super().__init__(population_size, batch_size=batch_size, **kwargs)
-        self.children, self.mutation_rate, self.gamma = int(children), float(mutation_rate), float(gamma)
+    name = "cosyne"
+    settings_class = CosyneSettings
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        s = self.settings
+        self.children, self.mutation_rate, self.gamma = s.children, s.mutation_rate, s.gamma
 
     def generation(self, engine, x, y, rng, t):
         pop = self.state["population"]

@@ -20,25 +20,23 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from automl.population.base import documented
 from automl.population.evolve_common import GenomeOptimizer
+from automl.population_settings import DeSettings
 
-MUTATIONS = {"rand1": 3, "rand2": 4, "best1": 2, "best2": 4, "curtobest1": 2, "randtobest2": 4, "current1": 2}
 
-
+@documented
 class DE(GenomeOptimizer):
-    name = "de"
+    """Differential evolution with binomial crossover (seed 003 L89-93, L227-232): `DE(...).fit(model,
+    (x, y), (x_val, y_val), epochs=N)`."""
 
-    def __init__(self, population_size: int = 13, crossover_rate: float = 0.4, mutation: str = "best1",
-                 scale: float = 0.5, batch_size: int = 40, **kwargs):
-        if mutation not in MUTATIONS:
-            raise ValueError(f"de.mutation must be one of {', '.join(MUTATIONS)}, not {mutation!r}")
-        if not 0.0 <= crossover_rate <= 1.0:
-            raise ValueError(f"de.crossover_rate must lie in [0, 1], got {crossover_rate}")
-        if int(population_size) < MUTATIONS[mutation] + 1:
-            raise ValueError(f"de.mutation {mutation} needs at least {MUTATIONS[mutation] + 1} members, "
-                             f"got population_size {population_size}")
-        super().__init__(population_size, batch_size=batch_size, **kwargs)
-        self.cr, self.mutation, self.f = float(crossover_rate), mutation, float(scale)
+    name = "de"
+    settings_class = DeSettings
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        s = self.settings
+        self.cr, self.mutation, self.f = s.crossover_rate, s.mutation, s.scale
 
     def generation(self, engine, x, y, rng, t):
         pop = self.state["population"]

@@ -14,31 +14,26 @@ import keras
 import numpy as np
 from keras import ops
 
+from automl.population.base import documented
 from automl.population.evolve_common import GenomeOptimizer
 from automl.population.leea import _seed
-
-SELECTIONS = ("truncated", "rank", "fitness")
-CROSSOVERS = ("single", "uniform", "arithmetic", "none")
+from automl.population_settings import EsSettings
 
 
+@documented
 class MuLambdaES(GenomeOptimizer):
-    name = "es"
+    """A (mu/rho, lambda) evolution strategy, seed 003's EA (L95-99, L234-245):
+    `MuLambdaES(...).fit(model, (x, y), (x_val, y_val), epochs=N)`."""
 
-    def __init__(self, population_size: int = 11, parent_fraction: float = 0.5, rho: int = 3,
-                 selection: str = "truncated", crossover: str = "single", mutation_rate: float = 0.5,
-                 sigma: float = 0.1, elitism: bool = False, batch_size: int = 40, **kwargs):
-        if selection not in SELECTIONS:
-            raise ValueError(f"es.selection must be one of {', '.join(SELECTIONS)}, not {selection!r}")
-        if crossover not in CROSSOVERS:
-            raise ValueError(f"es.crossover must be one of {', '.join(CROSSOVERS)}, not {crossover!r}")
-        if not 0.0 < parent_fraction <= 1.0:
-            raise ValueError(f"es.parent_fraction must lie in (0, 1], got {parent_fraction}")
-        if rho < 1:
-            raise ValueError(f"es.rho must be at least 1, got {rho}")
-        super().__init__(population_size, batch_size=batch_size, **kwargs)
-        self.mu = max(1, int(self.size * parent_fraction))
-        self.rho, self.selection, self.crossover = int(rho), selection, crossover
-        self.mutation_rate, self.sigma, self.elitism = float(mutation_rate), float(sigma), bool(elitism)
+    name = "es"
+    settings_class = EsSettings
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        s = self.settings
+        self.mu = max(1, int(self.size * s.parent_fraction))
+        self.rho, self.selection, self.crossover = s.rho, s.selection, s.crossover
+        self.mutation_rate, self.sigma, self.elitism = s.mutation_rate, s.sigma, s.elitism
 
     def generation(self, engine, x, y, rng, t):
         pop = self.state["population"]

@@ -15,12 +15,10 @@ from automl.population.leea import _fresh_initialisations
 class GenomeOptimizer(PopulationOptimizer):
     scratch = 3  # population-sized buffers besides the population (mutants, trials, masks)
 
-    def __init__(self, population_size: int, genome: str = "direct", genes=0.5, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if int(population_size) < 2:
-            raise ValueError(f"{self.name}.population_size must be at least 2, got {population_size}")
-        self.size, self.genome_kind, self.genes = int(population_size), genome, genes
-        make_genome(10, genome, 5)  # validates the kind before any work
+        s = self.settings
+        self.size, self.genome_kind, self.genes = s.population_size, s.genome, s.genes
 
     def plan(self, n, available):
         self.genome = make_genome(n, self.genome_kind, self.genes)

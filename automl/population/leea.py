@@ -10,48 +10,38 @@ import keras
 import numpy as np
 from keras import ops
 
-from automl.population.base import BYTES, PopulationOptimizer, fit_count, refuse
+from automl.population.base import BYTES, PopulationOptimizer, documented, fit_count, refuse
+from automl.population_settings import LeeaSettings
+from automl.settings import is_number
 
-CROSSOVERS = ("uniform", "arithmetic")
-SIGMA_MODES = ("constant", "decay", "self-adaptive")
 
-
+@documented
 class LEEA(PopulationOptimizer):
-    name = "leea"
+    """LEEA, the limited-evaluation EA (seed 001 Ch. 5, Algorithm 2): `LEEA(...).fit(model,
+    (x, y), (x_val, y_val), epochs=N)`.
 
-    def __init__(self, population_size="auto", truncation: float = 0.5, elite_fraction: float = 0.05,
-                 crossover_fraction: float = 0.75, crossover: str = "uniform", exploit_rate: float = 0.5,
-                 sigma: float = 0.001, sigma_mode: str = "constant", decay_steps: float = 100.0,
-                 tau: float | None = None, fitness_inheritance: float = 1.0, batch_size: int = 1024,
-                 init_scale: float = 0.0, **kwargs):
-        super().__init__(batch_size=batch_size, **kwargs)
-        if crossover not in CROSSOVERS:
-            raise ValueError(f"leea.crossover must be one of {', '.join(CROSSOVERS)}, not {crossover!r}")
-        if sigma_mode not in SIGMA_MODES:
-            raise ValueError(f"leea.sigma_mode must be one of {', '.join(SIGMA_MODES)}, not {sigma_mode!r}")
-        for key, value in (("truncation", truncation), ("elite_fraction", elite_fraction),
-                           ("crossover_fraction", crossover_fraction), ("exploit_rate", exploit_rate),
-                           ("fitness_inheritance", fitness_inheritance)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"leea.{key} must lie in [0, 1], got {value}")
-        if elite_fraction + crossover_fraction > 1.0:
-            raise ValueError("leea.elite_fraction + leea.crossover_fraction must not exceed 1 "
-                             "(the mutation fraction is the rest)")
-        if population_size != "auto" and int(population_size) < 2:
-            raise ValueError(f"leea.population_size must be at least 2, got {population_size}")
-        if sigma <= 0:
-            raise ValueError(f"leea.sigma must be positive, got {sigma}")
-        self.requested = population_size
-        self.rho, self.p_e, self.p_c = truncation, elite_fraction, crossover_fraction
-        self.crossover, self.exploit = crossover, exploit_rate
-        self.sigma0, self.sigma_mode, self.decay_steps, self.tau = sigma, sigma_mode, decay_steps, tau
-        self.alpha, self.init_scale = fitness_inheritance, init_scale
+    Args:
+        init_scale: 0: each member a fresh draw of the model's initialisers (seed 001 L882); > 0: the model's own weights perturbed by N(0, init_scale²) instead.
+    """
+
+    name = "leea"
+    settings_class = LeeaSettings
+
+    def __init__(self, *, init_scale: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.check("init_scale", init_scale, is_number(init_scale) and init_scale >= 0, "a number >= 0")
+        s = self.settings
+        self.requested = s.population_size  # None: "auto", 2000 capped to the memory
+        self.rho, self.p_e, self.p_c = s.truncation, s.elite_fraction, s.crossover_fraction
+        self.crossover, self.exploit = s.crossover, s.exploit_rate
+        self.sigma0, self.sigma_mode, self.decay_steps, self.tau = s.sigma, s.sigma_mode, s.decay_steps, s.tau
+        self.alpha, self.init_scale = s.fitness_inheritance, init_scale
 
     # sizes -------------------------------------------------------------------------------------
     def plan(self, n, available):
         per_member = 3 * n * BYTES  # population, next population, crossover mask/noise
         fits = fit_count(per_member, available)
-        if self.requested == "auto":
+        if self.requested is None:
             self.size = max(2, min(2000, fits))
             return [] if self.size == 2000 else [f"leea: population capped at {self.size} (default 2000) to fit "
                                                   "population.memory_mb"]

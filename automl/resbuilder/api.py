@@ -18,7 +18,8 @@ from pathlib import Path
 from automl.budget import Deadline, format_duration
 from automl.resbuilder.settings import ResBuilderSettings
 from automl.search_run import SearchRun
-from automl.settings import AUGMENTS, ArgumentError, merged_args_doc, merged_signature, split_keywords
+from automl.data_settings import DataSettings
+from automl.settings import ArgumentError, merged_args_doc, merged_signature, split_keywords
 from automl.training_settings import GRADIENT_OPTIMIZERS, TrainingSettings
 
 STRATEGIES = ("resbuilder", "morphnet")  # morphnet: MorphNet steps only, the thesis' ablation
@@ -56,7 +57,7 @@ class ResBuilder(SearchRun, ResBuilderSettings):
 
     # -- search --------------------------------------------------------------------------
     def search(self, x=None, y=None, validation_data=None, validation_split: float | None = None,
-               epochs: int | None = None, batch_size: int = 128, augment: str = "auto", test_data=None,
+               epochs: int | None = None, batch_size: int | None = None, augment: str | None = None, test_data=None,
                deadline: Deadline | None = None):
         """Runs (or continues) the search; the best net is then `get_best_models(1)[0]`.
 
@@ -66,8 +67,8 @@ class ResBuilder(SearchRun, ResBuilderSettings):
             validation_data: (images, labels) to choose on; else `validation_split` of `x` is held out.
             validation_split: the share of `x` held out for validation when no validation_data is given (default 0.2; stratified, seeded).
             epochs: epochs of each training (default: the `epochs` setting).
-            batch_size: the batch size of every training.
-            augment: auto (shifts and flips for colour images, shifts for grey ones; seed 002 §6.1.1.2), none, shift or shift_flip.
+            batch_size: the batch size of every training (default: automl.DataSettings' batch_size, 128).
+            augment: auto (shifts and flips for colour images, shifts for grey ones; seed 002 §6.1.1.2), none, shift or shift_flip (default: automl.DataSettings' augment, auto).
             test_data: (images, labels) measured per architecture for reporting only, never to choose.
             deadline: an automl.budget.Deadline to work to instead of `budget` from now (the command line passes its own, counted from the command's start).
 
@@ -79,8 +80,8 @@ class ResBuilder(SearchRun, ResBuilderSettings):
         if epochs is not None:
             self.check("epochs", epochs, isinstance(epochs, int) and epochs >= 1, "an integer >= 1")
             self.epochs = epochs
-        self.check("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an integer >= 1")
-        self.check_choice("augment", augment, AUGMENTS)
+        data_settings = DataSettings.given(batch_size=batch_size, augment=augment)
+        batch_size, augment = data_settings.batch_size, data_settings.augment
         if x is None:
             raise ValueError("search() needs the training images x (and their labels y)")
         data = x if isinstance(x, ImageDataset) else image_data(x, y, validation_data, validation_split, test_data)

@@ -1,1 +1,1 @@
-"""`automl survival`: whole-slide survival analysis (seed 002 Ch. 7, issue #8)."""
+"""`automl survival`: what only the command does (reading the clinical CSV); the analysis is automl.survival."""

@@ -32,8 +32,8 @@ MUTATIONS = [
          tests=[f"{OPS}::test_de_crossover_takes_a_gene_from_the_mutant_with_probability_cr_and_always_one[0.0]"]),
     dict(id="pa-de-cr-ignored", mechanism="DE crossover rate from the config (population.de.crossover_rate)",
          what="argument ignored (the default CR)",
-         file=DE_FILE, find="self.cr, self.mutation, self.f = float(crossover_rate),",
-         replace="self.cr, self.mutation, self.f = float(0.4),",
+         file=DE_FILE, find="self.cr, self.mutation, self.f = s.crossover_rate,",
+         replace="self.cr, self.mutation, self.f = 0.4,",
          tests=["tests/test_population_cli.py::test_every_population_setting_in_the_config_reaches_its_optimizer",
                 f"{OPS}::test_de_crossover_takes_a_gene_from_the_mutant_with_probability_cr_and_always_one[0.2]"]),
     # -- DE: one-to-one selection -------------------------------------------------------------
@@ -97,6 +97,6 @@ MUTATIONS = [
     # -- the config wiring --------------------------------------------------------------------
     dict(id="pa-pipe-seed-ignored", mechanism="population optimizer built from the config (the run's seed)",
          what="argument ignored (seed 0)",
-         file="pipelines/population.py", find="seed=cfg.seed,", replace="seed=0,",
+         file="pipelines/population.py", find="seed=cfg.seed)", replace="seed=0)",
          tests=["tests/test_population_cli.py::test_every_population_setting_in_the_config_reaches_its_optimizer"]),
 ]

@@ -1,5 +1,9 @@
-"""The `automl survival` workflow: clinical table and slides in, a trained Cox net, per-patient
-risks, metrics, Kaplan-Meier curves and a report out, in a resumable run directory."""
+"""One survival run into its run directory: the cohort's slides read, a Cox net trained (the epoch
+with the best validation C-index kept), per-patient and per-slide risks, metrics, Kaplan-Meier
+curves and a report. Resumable: a killed run continues from its last epoch.
+
+`analysis` below is the automl.SurvivalAnalysis that runs it: its settings, seed and `say`.
+"""
 from __future__ import annotations
 
 import os
@@ -14,45 +18,37 @@ from automl.callbacks import Checkpointer, Progress, StopAtDeadline, StopOnNonFi
 from automl.errors import UsageError
 from automl.io import atomic_save_model, atomic_write_json, atomic_write_text
 from automl.rundir import RunDir
+from automl.survival import clinical as clin
+from automl.survival.evaluate import metrics
+from automl.survival.net import ValidationCIndex, build, compile_survival, patient_risks
+from automl.survival.report import km_plot, risk_histogram, write_report
+from automl.survival.search import search_architecture
+from automl.survival.slides import SlideCache, SlideError, read_slide
 from models.survival import SurvivalNetSpec
-from pipelines.console import already_complete, printer
-from pipelines.survival import clinical as clin
-from pipelines.survival.evaluate import metrics
-from pipelines.survival.net import ValidationCIndex, build, compile_survival, patient_risks
-from pipelines.survival.report import km_plot, risk_histogram, write_report
-from pipelines.survival.search import search_architecture
-from pipelines.survival.slides import SlideCache, SlideError, read_slide
-
-
-def slide_settings(cfg) -> dict:
-    s = cfg.slides
-    if s.mode == "thumbnail":
-        return {"downsample": s.downsample, "target_mpp": s.target_mpp, "canvas": list(s.canvas)}
-    return {"tile_size": s.tile_size, "tile_downsample": s.tile_downsample, "tile_mpp": s.tile_mpp,
-            "min_tissue": s.min_tissue, "max_tiles": s.max_tiles}
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "automl" / "slides"
 
 
-def read_all(cfg, cohort: clin.Cohort, say) -> tuple[dict, list[dict]]:
+def read_all(analysis, cohort: clin.Cohort) -> tuple[dict, list[dict]]:
     """Pixels per slide path; unreadable slides are skipped and returned with their reason."""
-    cache = SlideCache(cfg.slides.cache_dir or default_cache_dir())
-    settings, pixels, skipped, cached = slide_settings(cfg), {}, [], 0
+    s, say = analysis.slides, analysis.say
+    cache = SlideCache(s.cache_dir or default_cache_dir())
+    settings, pixels, skipped, cached = s.reading(), {}, [], 0
     started = time.perf_counter()
     rows = cohort.slides
     for i, row in enumerate(rows.itertuples()):
         try:
-            result = read_slide(Path(row.path), cfg.slides.mode, settings, cache, cfg.seed)
+            result = read_slide(Path(row.path), s.mode, settings, cache, analysis.seed)
         except SlideError as e:
             skipped.append({"slide": row.slide, "patient": row.patient, "reason": str(e)})
             say(f"  skipping {e}")
             continue
-        if cfg.slides.mode == "tiles" and len(result["pixels"]) == 0:
+        if s.mode == "tiles" and len(result["pixels"]) == 0:
             skipped.append({"slide": row.slide, "patient": row.patient,
-                            "reason": f"no tile with {cfg.slides.min_tissue:.0%} tissue"})
-            say(f"  skipping {row.slide}: no tile with {cfg.slides.min_tissue:.0%} tissue")
+                            "reason": f"no tile with {s.min_tissue:.0%} tissue"})
+            say(f"  skipping {row.slide}: no tile with {s.min_tissue:.0%} tissue")
             continue
         pixels[row.path] = result["pixels"]
         cached += result["cached"]
@@ -73,16 +69,16 @@ def drop_skipped(cohort: clin.Cohort, pixels: dict) -> clin.Cohort:
     return clin.Cohort(slides, patients, cohort.unmatched_slides, cohort.missing_files, cohort.patients_without_slides)
 
 
-def arrays(cfg, cohort: clin.Cohort, pixels: dict, split: str):
+def arrays(analysis, cohort: clin.Cohort, pixels: dict, split: str):
     """Inputs and (time, event) targets of one split: one thumbnail per slide, or one bag of
     tiles per patient (its slides' tiles, at most slides.max_tiles, seeded)."""
-    if cfg.slides.mode == "thumbnail":
+    if analysis.slides.mode == "thumbnail":
         rows = cohort.slides[cohort.slides["split"] == split]
         x = np.stack([pixels[p] for p in rows["path"]])
     else:
         rows = cohort.patients[cohort.patients["split"] == split]
-        rng = np.random.default_rng(cfg.seed)
-        s, k = cfg.slides.tile_size, cfg.slides.max_tiles
+        rng = np.random.default_rng(analysis.seed)
+        s, k = analysis.slides.tile_size, analysis.slides.max_tiles
         x = np.zeros((len(rows), k, s, s, 3), np.uint8)
         for i, patient in enumerate(rows["patient"]):
             tiles = np.concatenate([pixels[p] for p in cohort.slides.loc[cohort.slides["patient"] == patient, "path"]])
@@ -92,9 +88,9 @@ def arrays(cfg, cohort: clin.Cohort, pixels: dict, split: str):
     return x, y, rows.reset_index(drop=True)
 
 
-def slide_bags(cfg, rows, pixels: dict) -> np.ndarray:
+def slide_bags(slides, rows, pixels: dict) -> np.ndarray:
     """Each slide's tiles (at most slides.max_tiles, zero-padded) as one bag."""
-    s, k = cfg.slides.tile_size, cfg.slides.max_tiles
+    s, k = slides.tile_size, slides.max_tiles
     x = np.zeros((len(rows), k, s, s, 3), np.uint8)
     for i, path in enumerate(rows["path"]):
         tiles = pixels[path][:k]
@@ -102,71 +98,71 @@ def slide_bags(cfg, rows, pixels: dict) -> np.ndarray:
     return x
 
 
-def run_survival(cfg, run: RunDir, slides_dir: Path, table_path: Path, quiet: bool = False,
-                 deadline: Deadline | None = None, search: bool = False) -> dict:
-    say = printer(quiet)
-    deadline = deadline or Deadline()
-    done = already_complete(run, say)
-    if done is not None:
-        return done
-    cohort, notes = clin.load_cohort(cfg, slides_dir, table_path)
+def run_survival(analysis, run: RunDir, cohort: clin.Cohort, notes: list[str], deadline: Deadline,
+                 slides_dir: str) -> dict:
+    """Trains and evaluates on `cohort` (automl.survival.clinical.prepare_cohort's) in `run`;
+    `slides_dir` names where the slides lie, for the report. Returns the summary."""
+    say, training = analysis.say, analysis.training
     say(f"cohort: {len(cohort.slides)} slides of {len(cohort.patients)} patients "
         f"({int(cohort.patients['event'].sum())} events); split by patient "
         + ", ".join(f"{s} {int((cohort.patients['split'] == s).sum())}" for s in clin.SPLITS))
     for note in notes:
         say(f"  note: {note}")
-    say(f"reading slides ({cfg.slides.mode} mode)")
-    pixels, skipped = read_all(cfg, cohort, say)
+    say(f"reading slides ({analysis.slides.mode} mode)")
+    pixels, skipped = read_all(analysis, cohort)
     cohort = drop_skipped(cohort, pixels)
-    data = {split: arrays(cfg, cohort, pixels, split) for split in clin.SPLITS}
-    keras.utils.set_random_seed(cfg.seed)
-    run.update_meta(task="survival", mode=cfg.slides.mode, input_shape=list(data["train"][0].shape[1:]),
-                    slides_dir=str(slides_dir), clinical=str(table_path), skipped=skipped, notes=notes)
+    data = {split: arrays(analysis, cohort, pixels, split) for split in clin.SPLITS}
+    keras.utils.set_random_seed(analysis.seed)
+    run.update_meta(task="survival", mode=analysis.slides.mode, input_shape=list(data["train"][0].shape[1:]),
+                    slides_dir=slides_dir, skipped=skipped, notes=notes)
 
-    spec = SurvivalNetSpec.preset(cfg.model.arch)
-    if search:
-        spec = search_architecture(cfg, run, data, say, deadline)
+    spec = SurvivalNetSpec.preset(analysis.net.arch)
+    if analysis.search is not None:
+        spec = search_architecture(analysis, run, data, deadline)
     state = load_state(run.checkpoints)
     last = run.checkpoints / "last.keras"
     if state is not None and last.exists():
         model = keras.models.load_model(last)
-        say(f"resuming after epoch {state['epoch']}/{cfg.train.epochs}")
+        say(f"resuming after epoch {state['epoch']}/{training.epochs}")
     else:
-        model, spec = build(cfg, data["train"][0].shape[1:], spec)
-        compile_survival(model, cfg)
+        model, spec = build(analysis, data["train"][0].shape[1:], spec)
+        compile_survival(model, training)
     say(f"model {spec.name}: {model.count_params():,} weights ({spec.describe()}); Cox loss, "
-        f"penalty λ = {cfg.train.penalty:g}, Adam {cfg.train.learning_rate:g}, batch {cfg.train.batch_size}")
+        f"penalty λ = {training.penalty:g}, Adam {training.learning_rate:g}, batch {training.batch_size}")
 
     (xt, yt, _), (xv, yv, val_rows) = data["train"], data["val"]
     stopper = StopAtDeadline(deadline, final_passes=3.0)
     checkpointer = Checkpointer(run.checkpoints, run.best_path, [], monitor="val_cindex", tie_break="val_loss",
                                 stopper=stopper, mode="max")
-    callbacks = [stopper, StopOnNonFinite(), ValidationCIndex(cfg, xv, val_rows), checkpointer]
-    if not quiet:
-        callbacks.append(Progress(cfg.train.epochs, deadline=deadline))
+    callbacks = [stopper, StopOnNonFinite(), ValidationCIndex(analysis.slides.mode, xv, val_rows), checkpointer]
+    if analysis.verbose:
+        callbacks.append(Progress(training.epochs, deadline=deadline))
     started = time.perf_counter()
     if not checkpointer.state["finished"] and not deadline.expired():
-        model.fit(xt, yt, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs, validation_data=(xv, yv),
+        model.fit(xt, yt, batch_size=training.batch_size, epochs=training.epochs, validation_data=(xv, yv),
                   initial_epoch=checkpointer.state["epoch"], callbacks=callbacks, verbose=0, shuffle=True)
     if not run.best_path.exists():
         atomic_save_model(model, run.best_path)
     best = keras.models.load_model(run.best_path)
-    return _evaluate(cfg, run, best, spec, cohort, data, pixels, skipped, notes, checkpointer.state, slides_dir, say,
-                     time.perf_counter() - started, deadline)
+    return evaluate_run(analysis, run, best, spec, cohort, data, pixels, skipped, notes, checkpointer.state,
+                        slides_dir, time.perf_counter() - started, deadline)
 
 
-def _evaluate(cfg, run, model, spec, cohort, data, pixels, skipped, notes, state, slides_dir, say, seconds,
-              deadline):
+def evaluate_run(analysis, run, model, spec, cohort, data, pixels, skipped, notes, state, slides_dir, seconds,
+                 deadline) -> dict:
+    """Risks per patient and per slide of every split, their metrics (risk groups cut at the
+    training patients' median risk), the plots, report.md and the summary."""
+    mode, say = analysis.slides.mode, analysis.say
     slide_frames, patient_frames = [], []
     for split, (x, _, rows) in data.items():
         risks = model.predict(x, batch_size=16, verbose=0).reshape(-1)
-        if cfg.slides.mode == "thumbnail":
+        if mode == "thumbnail":
             slide_frames.append(rows.assign(risk=risks))
         else:  # a slide's own tiles as a bag of their own: the same net scores one slide
             slide_rows = cohort.slides[cohort.slides["split"] == split].reset_index(drop=True)
-            slide_frames.append(slide_rows.assign(risk=model.predict(slide_bags(cfg, slide_rows, pixels), batch_size=16,
-                                                                     verbose=0).reshape(-1)))
-        patient_frames.append(patient_risks(cfg, rows, risks))
+            slide_frames.append(slide_rows.assign(risk=model.predict(slide_bags(analysis.slides, slide_rows, pixels),
+                                                                     batch_size=16, verbose=0).reshape(-1)))
+        patient_frames.append(patient_risks(mode, rows, risks))
     import pandas as pd
 
     patients = pd.concat(patient_frames, ignore_index=True)
@@ -184,7 +180,7 @@ def _evaluate(cfg, run, model, spec, cohort, data, pixels, skipped, notes, state
     risk_histogram(patients, run.path / "risk_histogram.png")
     test, val = result["patients"]["test"], result["patients"]["val"]
     summary = {
-        "command": "survival", "best_model": RunDir.BEST, "mode": cfg.slides.mode, "arch": spec.name,
+        "command": "survival", "best_model": RunDir.BEST, "mode": mode, "arch": spec.name,
         "spec": spec.to_dict(), "params": int(model.count_params()), "slides_dir": str(slides_dir),
         "slides": int(len(cohort.slides)), "patients": int(len(cohort.patients)), "skipped_slides": len(skipped),
         "epochs_trained": state["epoch"], "best_epoch": state["best_epoch"],

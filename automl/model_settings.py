@@ -1,0 +1,39 @@
+"""The net a fixed training builds: the one definition of the `model:` section of `automl train`
+and of `automl search --strategy fixed` (see automl.settings).
+
+Light on purpose (no TensorFlow): the command line validates `model.*` with this class.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from automl.settings import Settings, is_int, is_number
+from models.sequence import CELLS
+
+
+class ModelSettings(Settings):
+    """The architecture of a fixed-net training: images (a named net or a spec file) or sequences
+    (a recurrent cell; seed 000 Table VIII for the DMU's adding-task net).
+
+    Args:
+        arch: auto (`automl train`: resnet-mini for gradient optimizers, mlp for population ones; `automl search --strategy fixed`: rb-r18, the thesis' ResNet-18 baseline), a named net (rb-0net, rb-r18, rb-r18-cifar, resnet-mini, lenet5-like, mlp, mlp-leea, cnn-ndes) or a spec .json file.
+        cell: the recurrent cell on sequence data: dmu, lstm, gru, rnn or rhn (None: dmu); unused on images.
+        units: memory cells per recurrent layer (seed 000 Table VIII, adding: DMU ((5, 5)), 5 cells).
+        layers: stacked recurrent blocks (seed 000 Table VIII: one block for DMU and RHN).
+        depth: the depth of one step's state transformation: the DMU's FNN depth n (seed 000 Table VIII: n = 2, one hidden layer), the RHN's recurrence depth, stacked layers for lstm, gru and rnn.
+        hidden: hidden units in the DMU's FNN, 0 for as wide as `units` (seed 000 Table VIII, adding: 5).
+        gate_bias: added to the z-gate biases (seed 000 L1212-L1220: +3 in the synthetic tasks).
+        lr_rule: the DMU learns at lr / (2n) with weight decay / (2n) (seed 000 eq. 5); False is the ablation.
+    """
+
+    def __init__(self, *, arch: str = "auto", cell: Literal[CELLS] | None = None, units: int = 5, layers: int = 1,
+                 depth: int = 2, hidden: int = 5, gate_bias: float = 3.0, lr_rule: bool = True):
+        self.check("arch", arch, isinstance(arch, str) and bool(arch), "a net's name or a spec .json file")
+        self.check("cell", cell, cell is None or cell in CELLS, "None or one of " + ", ".join(map(repr, CELLS)))
+        for name, value in (("units", units), ("layers", layers), ("depth", depth)):
+            self.check(name, value, is_int(value) and value >= 1, "an integer >= 1")
+        self.check("hidden", hidden, is_int(hidden) and hidden >= 0, "an integer >= 0 (0: as wide as units)")
+        self.check("gate_bias", gate_bias, is_number(gate_bias), "a number")
+        self.check("lr_rule", lr_rule, isinstance(lr_rule, bool), "True or False")
+        self.arch, self.cell, self.units, self.layers, self.depth = arch, cell, units, layers, depth
+        self.hidden, self.gate_bias, self.lr_rule = hidden, float(gate_bias), lr_rule
