@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from automl.resbuilder.api import STRATEGIES as RESBUILDER_STRATEGIES
 from automl.tuner_settings import STRATEGIES as KERAS_TUNERS
 
-STRATEGIES = ("resbuilder", "morphnet", "evolution", *KERAS_TUNERS)
+STRATEGIES = (*RESBUILDER_STRATEGIES, "evolution", *KERAS_TUNERS)
 
 
 @dataclass

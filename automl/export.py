@@ -28,7 +28,7 @@ import automl.survival.loss  # noqa: F401  registers CoxLoss, which survival run
 import models.layers  # noqa: F401  registers ChannelPad; a fresh `automl export` imports nothing else
 import models.recurrent  # noqa: F401  registers DMU and RHN
 from automl.errors import UsageError
-from automl.formats import EXPORT_FORMATS
+from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS
 from automl.io import atomic_write_bytes, atomic_write_json, folder_mode
 from automl.rundir import RunDir
 from models.layers import ChannelPad
@@ -39,7 +39,7 @@ ONNX_INSTALL = 'pip install "automl-keras[onnx]"'
 _KERAS_PACKAGES = {"keras", "keras_hub", "keras_cv", "keras_nlp"}
 
 
-def export_run(run_path: str | Path, out_dir: str | Path, formats=("saved_model",)) -> Path:
+def export_run(run_path: str | Path, out_dir: str | Path, formats=DEFAULT_FORMATS) -> Path:
     """Write OUT/model.keras, OUT/export.json and one file (or folder) per format in `formats`:
     saved_model -> OUT/saved_model, tflite -> OUT/model.tflite, onnx -> OUT/model.onnx (opset 17;
     needs the optional tf2onnx). The SavedModel is always built, since the other two formats are

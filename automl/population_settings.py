@@ -22,6 +22,7 @@ from typing import Literal
 from automl.settings import Settings, is_int, is_number, merged_args_doc
 from automl.training_settings import POPULATION_OPTIMIZERS
 
+LEEA_AUTO_POPULATION = 2000  # seed 001 Table 5.1, test column: lambda = 2000
 LEEA_CROSSOVERS = ("uniform", "arithmetic")
 SIGMA_MODES = ("constant", "decay", "self-adaptive")
 NDES_VARIANTS = tuple(name for name in POPULATION_OPTIMIZERS if name.startswith("ndes"))

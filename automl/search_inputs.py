@@ -38,6 +38,13 @@ class SearchInputs:
         """A sequence task with one output per step (the model keeps the time axis)."""
         return self.sequential and self.data.per_step
 
+    def check_space(self, owner, space_name: str) -> None:
+        """The search space fits the data: the recurrent space for sequences, an image space for
+        images (`owner`: the settings object whose `space` argument is named in the error)."""
+        fits = self.sequential == (space_name == "recurrent")
+        owner.check("space", owner.space, fits,
+                    "'recurrent' for sequences" if self.sequential else "'auto', 'conv' or 'residual' for images")
+
     @property
     def num_classes(self) -> int | None:
         """The classes of a classification task; None for regression."""

@@ -89,6 +89,12 @@ class Settings:
         return cls(**{**{name: getattr(obj, name) for name in cls.parameters()}, **changes})
 
     @classmethod
+    def of_given(cls, obj, **values):
+        """`of(obj)` changed by the values a caller gave, None standing for "obj's own" (for a
+        method such as `search(epochs=None)` whose arguments override the object's settings)."""
+        return cls.of(obj, **{name: value for name, value in values.items() if value is not None})
+
+    @classmethod
     def given(cls, **values):
         """The settings with the values a caller gave, None standing for "the default" (for
         methods whose arguments default to these settings' own, such as `search(batch_size=None)`)."""

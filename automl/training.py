@@ -11,6 +11,7 @@ import tensorflow as tf
 from automl.callbacks import StopOnNonFinite
 from automl.optimizers import GoalOrientedBraking, PortHamiltonian, ScaledAdam, ScaledSGD
 from automl.task import task_for
+from automl.training_settings import lr_rule_refusal
 
 
 def _phs(cfg) -> PortHamiltonian:
@@ -36,8 +37,7 @@ def make_optimizer(cfg, multipliers: dict[str, float] | None = None) -> keras.op
         return ScaledAdam(cfg.learning_rate, multipliers=multipliers)
     if cfg.optimizer == "sgd":
         return ScaledSGD(cfg.learning_rate, momentum=cfg.momentum, multipliers=multipliers)
-    raise ValueError(f"the DMU learning-rate rule needs optimizer adam or sgd, not {cfg.optimizer}; "
-                     "turn it off with --set model.lr_rule=false")
+    raise ValueError(lr_rule_refusal(cfg.optimizer))
 
 
 def compile_classifier(model: keras.Model, cfg, regression: bool = False,

@@ -18,10 +18,20 @@ GRADIENT_OPTIMIZERS = ("adam", "sgd", "phs", "phs-go")
 # The gradient-free optimizers of automl.population (its registry is checked against this list).
 POPULATION_OPTIMIZERS = ("leea", "ndes", "ndes-g", "ndes-b", "de", "cosyne", "es")
 OPTIMIZERS = GRADIENT_OPTIMIZERS + POPULATION_OPTIMIZERS
+# The optimizers that can scale single variables' learning rates (the DMU rule, seed 000 eq. 5).
+LR_RULE_OPTIMIZERS = ("adam", "sgd")
 DISCRETIZATIONS = ("semi_implicit", "explicit")
 BRAKE_MODES = ("absolute", "relative")
 BRAKE_MONITORS = ("running", "epoch")
 DISTRIBUTE = ("auto", "off", "mirrored")
+
+
+def lr_rule_refusal(optimizer: str) -> str | None:
+    """Why the DMU learning-rate rule cannot train with `optimizer`, or None when it can."""
+    if optimizer in LR_RULE_OPTIMIZERS:
+        return None
+    return (f"the DMU learning-rate rule needs optimizer {' or '.join(LR_RULE_OPTIMIZERS)}, not {optimizer}; "
+            "turn it off with --set model.lr_rule=false (lr_rule=False)")
 
 
 def _finite_number(value) -> bool:

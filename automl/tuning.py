@@ -28,12 +28,14 @@ from keras_tuner.src.engine.trial import TrialStatus
 
 from automl.budget import Deadline, format_duration
 from automl.callbacks import StopAtDeadline, StopOnNonFinite
+from automl.data_settings import DataSettings
 from automl.errors import UsageError
 from automl.evolution.api import Evolution
 from automl.evolution.settings import EvolutionSettings
 from automl.evolution.space import Space
 from automl.evolution.spaces import make_space
 from automl.evolution.tuner import compile_trial
+from automl.formats import DEFAULT_FORMATS
 from automl.io import atomic_save_model, atomic_write_text
 from automl.plots import accuracy_vs_flops
 from automl.report import result_text
@@ -41,7 +43,7 @@ from automl.rundir import RunDir
 from automl.search_inputs import SearchInputs, search_inputs
 from automl.search_run import SearchRun
 from automl.seeds import keras_tuner_seed
-from automl.settings import AUGMENTS, ArgumentError, is_int, merged_signature, parse_args_section, split_keywords
+from automl.settings import ArgumentError, merged_signature, parse_args_section, split_keywords
 from automl.task import task_for
 from automl.tuner_settings import STRATEGIES, TunerSettings
 
@@ -186,7 +188,7 @@ class _SpaceTuner(SearchRun, TunerSettings):
 
     # -- search --------------------------------------------------------------------------
     def search(self, x=None, y=None, validation_data=None, validation_split: float | None = None,
-               epochs: int | None = None, batch_size: int | None = None, augment: str = "auto", test_data=None,
+               epochs: int | None = None, batch_size: int | None = None, augment: str | None = None, test_data=None,
                deadline: Deadline | None = None):
         """Runs (or continues) the search; the best trial's net is then tested once and saved.
 
@@ -197,7 +199,7 @@ class _SpaceTuner(SearchRun, TunerSettings):
             validation_split: the share of `x` held out for validation when no validation_data is given (default 0.2; stratified, seeded).
             epochs: epochs each trial trains (default: the `epochs` setting); Hyperband gives each trial its own.
             batch_size: the trials' batch size (default: the `batch_size` setting).
-            augment: auto (shifts and flips for colour images, shifts for grey ones; seed 002 §6.1.1.2), none, shift or shift_flip; sequences are never augmented.
+            augment: auto (shifts and flips for colour images, shifts for grey ones; seed 002 §6.1.1.2), none, shift or shift_flip; sequences are never augmented (default: automl.DataSettings' augment).
             test_data: (images, labels) on which the best trial's net is tested once, for reporting.
             deadline: an automl.budget.Deadline to work to instead of `budget` from now (the command line passes its own, counted from the command's start).
 
@@ -206,16 +208,13 @@ class _SpaceTuner(SearchRun, TunerSettings):
         """
         if epochs is not None:
             fixed = "epochs" in self.UNUSED
-            self.check("epochs", epochs, not fixed and is_int(epochs) and epochs >= 1,
-                       f"None ({self.UNUSED_WHY})" if fixed else "an integer >= 1")
-            self.epochs = epochs
-        batch_size = self.batch_size if batch_size is None else batch_size
-        self.check("batch_size", batch_size, is_int(batch_size) and batch_size >= 1, "an integer >= 1")
-        self.check_choice("augment", augment, AUGMENTS)
+            self.check("epochs", epochs, not fixed, f"None ({self.UNUSED_WHY})")
+        settings = TunerSettings.of_given(self, epochs=epochs, batch_size=batch_size)
+        self.epochs, batch_size = settings.epochs, settings.batch_size  # the settings' rules
+        augment = DataSettings.given(augment=augment).augment
         inputs = search_inputs(x, y, validation_data, validation_split, test_data, batch_size=batch_size,
                                augment=augment, seed=self.seed)
-        self.check("space", self.space, inputs.sequential == (self.search_space.name == "recurrent"),
-                   "'recurrent' for sequences" if inputs.sequential else "'auto' or 'conv' for images")
+        inputs.check_space(self, self.search_space.name)
         self.check("regression", self.regression, self.regression == inputs.regression,
                    f"{inputs.regression}: the data is a {task_for(inputs.regression).name} task")
         data = inputs.data
@@ -333,7 +332,7 @@ class _SpaceTuner(SearchRun, TunerSettings):
         with _checkpoints_without_optimizer():
             return super().get_best_models(num_models)
 
-    def export(self, path, formats=("saved_model",)):
+    def export(self, path, formats=DEFAULT_FORMATS):
         """Writes the best net as `automl export` does (see automl.export.export_run). Returns the folder."""
         from automl.export import export_run
 

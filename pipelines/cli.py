@@ -15,9 +15,11 @@ from pathlib import Path
 
 from automl.errors import ConfigError, UsageError, exit_code
 from automl.evolution.settings import SPACES
-from automl.formats import EXPORT_FORMATS
+from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS
 from automl.survival.settings import MODES as SURVIVAL_MODES
 from automl.training_settings import OPTIMIZERS
+from models.sequence import CELLS
+from models.zoo import ARCHITECTURES
 from pipelines import config as configs
 from pipelines.runs import check_budget, resolve_run
 
@@ -74,8 +76,8 @@ def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> N
                         "after it and the run is finalised inside it; with --resume, the time to add")
     p.add_argument("--quiet", action="store_true", help="print only the final result")
     p.add_argument("--arch", metavar="NAME|SPEC.json",
-                   help="architecture: rb-0net, rb-r18, rb-r18-cifar, resnet-mini, lenet5-like, or a spec .json file")
-    p.add_argument("--model", choices=["dmu", "lstm", "gru", "rnn", "rhn"],
+                   help=f"architecture: {', '.join(ARCHITECTURES)}, or a spec .json file")
+    p.add_argument("--model", choices=CELLS,
                    help="recurrent model for sequence datasets: dmu (default there), lstm, gru, rnn or rhn; "
                         "tune with --set model.units/depth/hidden/layers/gate_bias/lr_rule")
     p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
@@ -298,7 +300,7 @@ def _survival_analysis(cfg, path: Path, search: bool, quiet: bool):
 def cmd_export(args) -> int:
     from automl.export import export_run
 
-    out = export_run(args.run, args.out, formats=tuple(args.formats or ("saved_model",)))
+    out = export_run(args.run, args.out, formats=tuple(args.formats or DEFAULT_FORMATS))
     written = ", ".join(sorted(p.name for p in out.iterdir()))
     print(f"exported {args.run} to {out}: {written}")
     return 0

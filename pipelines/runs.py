@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 from automl.errors import UsageError
-from automl.training_settings import GRADIENT_OPTIMIZERS
+from automl.resbuilder.api import STRATEGIES as RESBUILDER_STRATEGIES
+from automl.training_settings import GRADIENT_OPTIMIZERS, lr_rule_refusal
+from automl.tuner_settings import STRATEGIES as KERAS_TUNERS
+from models.sequence import CELLS
 from pipelines import config as configs
 from pipelines.population import arch_name, is_population
 
-KERAS_TUNERS = ("random", "bayesian", "hyperband")
 
 
 def check_budget(budget: str | None) -> None:
@@ -93,22 +95,21 @@ def check_model_fits_data(cfg, args, command: str, sequential: bool) -> None:
     """A sequence dataset with an image architecture, or the reverse, named both ways."""
     if sequential and args.arch:
         raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but --arch {args.arch} is an image "
-                         "architecture; choose a recurrent model with --model dmu|lstm|gru|rnn|rhn")
+                         f"architecture; choose a recurrent model with --model {'|'.join(CELLS)}")
     if not sequential and cfg.model.cell:
         raise UsageError(f"dataset {cfg.dataset!r} holds images, but model {cfg.model.cell!r} is a recurrent "
                          "sequence model; use --arch for images, or a sequence dataset (adding, parity, "
                          "temporal_order, digits-rows, ...)")
     if command == "search" and is_population(cfg.train.optimizer):
         raise UsageError(f"optimizer {cfg.train.optimizer} is a population optimizer for `automl train`; "
-                         "`automl search` trains its candidates with adam, sgd, phs or phs-go")
+                         f"`automl search` trains its candidates with {', '.join(GRADIENT_OPTIMIZERS)}")
     if sequential and cfg.model.lr_rule and (cfg.model.cell or "dmu") == "dmu" \
-            and cfg.train.optimizer in GRADIENT_OPTIMIZERS and cfg.train.optimizer not in ("adam", "sgd"):
-        raise UsageError(f"the DMU learning-rate rule needs optimizer adam or sgd, not {cfg.train.optimizer}; "
-                         "turn it off with --set model.lr_rule=false")
+            and cfg.train.optimizer in GRADIENT_OPTIMIZERS and lr_rule_refusal(cfg.train.optimizer):
+        raise UsageError(lr_rule_refusal(cfg.train.optimizer))
     if command != "search":
         return
     strategy = getattr(args, "strategy", None) or "resbuilder"
-    if sequential and strategy in ("resbuilder", "morphnet"):
+    if sequential and strategy in RESBUILDER_STRATEGIES:
         raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but --strategy {strategy} grows image "
                          "ResNets; search recurrent models with --strategy evolution, random, bayesian or hyperband")
     space = getattr(args, "space", None) or \

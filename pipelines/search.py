@@ -6,6 +6,7 @@ from automl.budget import Deadline
 from automl.data import ImageDataset
 from automl.resbuilder.api import ResBuilder
 from automl.rundir import RunDir
+from automl.tuner_settings import STRATEGIES as KERAS_TUNERS
 from pipelines.console import already_complete, printer
 from pipelines.datasets import load_dataset
 from pipelines.train import run_training
@@ -20,7 +21,7 @@ def run_search(cfg, run: RunDir, strategy: str, quiet: bool = False, data: Image
         from pipelines.evolution import run_evolution
 
         return run_evolution(cfg, run, quiet=quiet, data=data, deadline=deadline)
-    if strategy in ("random", "bayesian", "hyperband"):
+    if strategy in KERAS_TUNERS:
         from pipelines.tuners import run_keras_tuner
 
         return run_keras_tuner(cfg, run, strategy, quiet=quiet, data=data, deadline=deadline)

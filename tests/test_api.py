@@ -1,6 +1,7 @@
 """The Python API (issue 17): automl.ResBuilder and automl.Evolution on numpy arrays, their
 results, export and reload; automl.search(); keyword constructors that name a bad argument; the
 README's Python snippet as written; file modes a model server running as another user can read."""
+import functools
 import importlib.util
 import json
 import os
@@ -34,7 +35,7 @@ def resbuilder_run(tmp_path_factory):
         tuner = automl.ResBuilder(insertions=1, morph_steps=1, epochs=1, zeta=3e5, verbose=0,
                                   directory=str(tmp_path_factory.mktemp("api")), project_name="rb")
         summary = tuner.search(x[:240], y[:240], test_data=(x[240:], y[240:]), batch_size=64)
-        out = tuner.export(tmp_path_factory.mktemp("export") / "rb")
+        out = tuner.export(tmp_path_factory.mktemp("export") / "rb", formats=("saved_model", "tflite"))
     finally:
         os.umask(old)
     return tuner, summary, out, (x, y)
@@ -81,6 +82,7 @@ def test_a_second_search_on_the_same_run_loads_it_instead_of_training_again(resb
 
 def test_the_exported_model_loads_with_plain_keras_in_a_fresh_process(resbuilder_run, tmp_path):
     tuner, _, out, (x, _) = resbuilder_run
+    assert (out / "saved_model").is_dir() and (out / "model.tflite").stat().st_size > 0   # the formats asked for
     model = tuner.get_best_models(1)[0]
     np.save(tmp_path / "x.npy", x[240:].astype("float32"))
     code = ("import sys, numpy as np, keras; m = keras.models.load_model(sys.argv[1]); "
@@ -327,3 +329,23 @@ def test_search_arguments_left_out_take_the_data_settings_defaults():
     assert len(data.y_val) == 20 and len(data.y_train) == 80       # validation_split 0.2
     assert np.array_equal(data.y_val, image_data(x, y, split_seed=42).y_val)
     assert not np.array_equal(data.y_val, image_data(x, y, split_seed=7).y_val)
+
+
+@pytest.mark.parametrize("make, call, argument", [
+    (automl.ResBuilder, {"epochs": 0}, "epochs"),
+    (automl.Evolution, {"epochs": 0}, "epochs_per_trial"),
+    (automl.Evolution, {"epochs": 65}, "budget_epochs"),            # more than the whole budget of 64
+    (automl.Evolution, {"batch_size": 0}, "batch_size"),
+    (automl.Evolution, {"augment": "rotate"}, "augment"),
+    (automl.RandomSearch, {"epochs": 1.5}, "epochs"),
+    (automl.RandomSearch, {"batch_size": True}, "batch_size"),
+    (automl.Hyperband, {"augment": "rotate"}, "augment"),
+    (functools.partial(automl.Evolution, space="recurrent"), {}, "space"),          # images need an image space
+])
+def test_search_arguments_obey_the_settings_rules(tmp_path, make, call, argument):
+    """search()'s epochs, batch_size and augment are checked by the settings classes' own rules,
+    before a run directory is written."""
+    tuner = make(directory=str(tmp_path), project_name="p", verbose=0)
+    with pytest.raises(ValueError, match=rf"argument `{argument}`"):
+        tuner.search(np.zeros((8, 8, 8)), np.arange(8) % 2, **call)
+    assert not list(tmp_path.rglob(RunDir.CONFIG))

@@ -101,3 +101,13 @@ def test_missing_data_is_reported_before_tensorflow_loads(tmp_path):
     assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
     assert "downloading is off" in result.stderr and "automl datasets prepare cifar10" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_dmu_rule_refuses_an_optimizer_it_cannot_scale(tmp_path, capsys):
+    """seed 000 eq. 5 scales the DMU's learning rate per variable: adam or sgd only, said in one line."""
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "adding", "--optimizer", "phs", "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("the DMU learning-rate rule needs optimizer adam or sgd, not phs; turn it off with "
+                        "--set model.lr_rule=false (lr_rule=False)") and len(err.splitlines()) == 1
+    assert not run.exists()

@@ -182,7 +182,7 @@ def test_chunks_give_the_same_losses():
     chunked, _ = engine.evaluate(pop, x, y, available_bytes=3 * per)  # chunks of 3, the last one padded
     assert engine.chunk_size(16, 3 * per) == 3
     np.testing.assert_allclose(np.asarray(chunked), np.asarray(whole), atol=1e-6)
-    with pytest.raises(MemoryBudgetError, match="raise population.memory_mb"):
+    with pytest.raises(MemoryBudgetError, match=r"raise memory_mb \(population.memory_mb in a config\)"):
         engine.evaluate(pop, x, y, available_bytes=per - 1)
     # in-graph slices of 2 members (the CPU cache slicing of the folded pass), shared and per-member batches
     model, shape = MODELS["conv"]

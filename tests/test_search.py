@@ -155,7 +155,7 @@ def test_resume_after_kill_redoes_no_completed_training(tmp_path):
 @pytest.mark.parametrize("flag, message", [
     ("resbuilder.lambda_morph=-1", "'resbuilder.lambda_morph' must be a number >= 0"),
     ("resbuilder.start=vgg", "'resbuilder.start' must be one of"),
-    ("resbuilder.zeta=1000", "'resbuilder.zeta': the FLOP budget zeta=1000 is below the start net's stem"),
+    ("resbuilder.zeta=1000", "argument zeta (resbuilder.zeta in a config): the FLOP budget zeta=1000 is below the start net's stem"),
 ])
 def test_bad_values_are_rejected_before_training(tmp_path, capsys, flag, message):
     run = tmp_path / "run"

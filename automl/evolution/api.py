@@ -30,12 +30,13 @@ from automl.evolution.pareto import fronts
 from automl.evolution.settings import EvolutionSettings
 from automl.evolution.spaces import make_space
 from automl.evolution.tuner import EvolutionTuner, final_training
+from automl.formats import DEFAULT_FORMATS
 from automl.io import atomic_save_model, atomic_write_json, atomic_write_text
 from automl.plots import accuracy_vs_flops
 from automl.resbuilder.settings import ResBuilderSettings
 from automl.rundir import RunDir
 from automl.search_run import SearchRun
-from automl.settings import AUGMENTS, merged_args_doc, merged_signature, split_keywords
+from automl.settings import merged_args_doc, merged_signature, split_keywords
 from automl.task import task_for
 
 PROJECT = "evolution"  # Keras Tuner's project folder inside the run directory: the trials
@@ -55,7 +56,7 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
     Args:
         preset: None (the defaults below, a short schedule for a CPU), "quick" (the same) or "thesis".
         resbuilder: the residual space's start net and inserted-block initialisation (an automl.ResBuilderSettings, or a dict of its arguments); only `space="residual"` uses it.
-        recurrent_start: the recurrent space's first genome ({"cell", "units", "layers", "depth", "gate_bias", "lr_rule"}); None: a 5-unit DMU.
+        recurrent_start: the recurrent space's first genome ({"cell", "units", "layers", "depth", "gate_bias", "lr_rule"}); None: a DMU of the narrowest width in the space (4 units), depth 2, gate bias 3, with the learning-rate rule.
         regression: True for a regression task (the fitness is the validation MSE, lower better); the command line sets it for sequence regression tasks.
     """
 
@@ -106,16 +107,12 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
         """
         from automl.search_inputs import search_inputs
 
-        if epochs is not None:
-            self.check("epochs", epochs, isinstance(epochs, int) and 1 <= epochs <= self.budget_epochs,
-                       f"an integer in [1, budget_epochs ({self.budget_epochs})]")
-            self.epochs_per_trial = self.oracle.epochs_per_trial = epochs
-        batch_size = self.batch_size if batch_size is None else batch_size
-        self.check("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an integer >= 1")
-        augment = self.augment if augment is None else augment
-        self.check_choice("augment", augment, AUGMENTS)
+        settings = EvolutionSettings.of_given(self, epochs_per_trial=epochs, batch_size=batch_size, augment=augment)
+        self.epochs_per_trial = self.oracle.epochs_per_trial = settings.epochs_per_trial
+        batch_size, augment = settings.batch_size, settings.augment
         inputs = search_inputs(x, y, validation_data, validation_split, test_data, batch_size=batch_size,
                                augment=augment, seed=self.seed)
+        inputs.check_space(self, self.search_space.name)
         data, sequential, augment, preprocess = inputs.data, inputs.sequential, inputs.augment, inputs.preprocess
         train, val, test = inputs.train, inputs.val, inputs.test
         self.use_data(train, val, data.input_shape, None if self.regression else data.num_classes, preprocess,
@@ -174,11 +171,11 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
             models.append(keras.models.load_model(final) if final.exists() else self.load_model(trial))
         return models
 
-    def export(self, path, formats=("saved_model",)):
+    def export(self, path, formats=DEFAULT_FORMATS):
         """Writes the best net as `automl export` does (see automl.export.export_run). Returns the folder."""
         from automl.export import export_run
 
-        return export_run(self.run_directory, path)
+        return export_run(self.run_directory, path, formats)
 
 
 Evolution.__init__.__signature__ = merged_signature(Evolution.__init__, SearchRun, EvolutionSettings)

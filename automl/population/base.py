@@ -114,7 +114,7 @@ class PopulationOptimizer(abc.ABC):
         if state + engine.member_bytes(self.batch_size, self.uses_gradients) > self.memory_bytes:
             raise MemoryBudgetError(
                 f"{self.name}: the population state needs {state / MB:,.0f} MB for {n:,} weights, more than "
-                f"population.memory_mb={self.memory_mb:g}; lower the population size or raise population.memory_mb")
+                f"population.memory_mb={self.memory_mb:g}; lower the population size or raise memory_mb (population.memory_mb in a config)")
 
     def available_for_evaluation(self, engine: PopulationEngine) -> int:
         return max(self.memory_bytes - self.state_bytes(engine.size), 1)
@@ -283,7 +283,7 @@ def documented(cls):
 def refuse(name: str, what: str, needed: int, available: int) -> MemoryBudgetError:
     return MemoryBudgetError(
         f"{name}: {what} needs {needed / MB:,.0f} MB, more than the {available / MB:,.0f} MB that "
-        "population.memory_mb leaves for the population state; lower it or raise population.memory_mb")
+        "population.memory_mb leaves for the population state; lower it or raise memory_mb (population.memory_mb in a config)")
 
 
 def fit_count(per_member_bytes: int, available: int) -> int:

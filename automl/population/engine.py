@@ -152,7 +152,7 @@ class PopulationEngine:
             raise MemoryBudgetError(
                 f"evaluating even one member of this {self.size:,}-weight model on a batch of {batch} needs "
                 f"{per / MB:,.0f} MB but only {available_bytes / MB:,.0f} MB of population.memory_mb is left; "
-                "raise population.memory_mb or lower the batch size")
+                "raise memory_mb (population.memory_mb in a config) or lower the batch size")
         return max(1, available_bytes // per)
 
     # -- evaluation --------------------------------------------------------------------------

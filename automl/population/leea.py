@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from automl.population.base import BYTES, PopulationOptimizer, documented, fit_count, refuse
-from automl.population_settings import LeeaSettings
+from automl.population_settings import LEEA_AUTO_POPULATION, LeeaSettings
 from automl.settings import is_number
 
 
@@ -31,7 +31,7 @@ class LEEA(PopulationOptimizer):
         super().__init__(**kwargs)
         self.check("init_scale", init_scale, is_number(init_scale) and init_scale >= 0, "a number >= 0")
         s = self.settings
-        self.requested = s.population_size  # None: "auto", 2000 capped to the memory
+        self.requested = s.population_size  # None: "auto", LEEA_AUTO_POPULATION capped to the memory
         self.rho, self.p_e, self.p_c = s.truncation, s.elite_fraction, s.crossover_fraction
         self.crossover, self.exploit = s.crossover, s.exploit_rate
         self.sigma0, self.sigma_mode, self.decay_steps, self.tau = s.sigma, s.sigma_mode, s.decay_steps, s.tau
@@ -42,9 +42,10 @@ class LEEA(PopulationOptimizer):
         per_member = 3 * n * BYTES  # population, next population, crossover mask/noise
         fits = fit_count(per_member, available)
         if self.requested is None:
-            self.size = max(2, min(2000, fits))
-            return [] if self.size == 2000 else [f"leea: population capped at {self.size} (default 2000) to fit "
-                                                  "population.memory_mb"]
+            self.size = max(2, min(LEEA_AUTO_POPULATION, fits))
+            return [] if self.size == LEEA_AUTO_POPULATION else [
+                f"leea: population capped at {self.size} (default {LEEA_AUTO_POPULATION}) to fit memory_mb "
+                "(population.memory_mb in a config)"]
         self.size = int(self.requested)
         if self.size > fits:
             raise refuse(self.name, f"a population of {self.size:,} x {n:,} weights", self.size * per_member, available)

@@ -25,6 +25,7 @@ from automl.population.backend import compile_function
 from automl.population.base import BYTES, PopulationOptimizer, documented, refuse
 from automl.population.engine import MB
 from automl.population_settings import NDES_VARIANTS, NdesSettings
+from automl.settings import ArgumentError
 
 
 @documented
@@ -82,7 +83,7 @@ class NDES(PopulationOptimizer):
             self.size = int(self.requested)
         self.mu = max(1, mu_of(self.size))
         if self.mu > self.size:
-            raise ValueError(f"ndes.mu ({self.mu}) cannot exceed the population size ({self.size})")
+            raise ArgumentError(type(self).__name__, "mu", self.mu, f"at most the population size ({self.size})")
         need = self._bytes(self.size, self.mu, n)
         if need > available:
             raise refuse(self.name, f"lambda = {self.size:,} with mu = {self.mu:,} and history {self.history} for "

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 from automl.budget import Deadline, format_duration
+from automl.data_settings import DataSettings
+from automl.formats import DEFAULT_FORMATS
 from automl.resbuilder.settings import ResBuilderSettings
 from automl.search_run import SearchRun
-from automl.data_settings import DataSettings
 from automl.settings import ArgumentError, merged_args_doc, merged_signature, split_keywords
 from automl.training_settings import GRADIENT_OPTIMIZERS, TrainingSettings
 
@@ -77,9 +78,7 @@ class ResBuilder(SearchRun, ResBuilderSettings):
         """
         from automl.data import ImageDataset, image_data
 
-        if epochs is not None:
-            self.check("epochs", epochs, isinstance(epochs, int) and epochs >= 1, "an integer >= 1")
-            self.epochs = epochs
+        self.epochs = ResBuilderSettings.of_given(self, epochs=epochs).epochs  # the settings' rule
         data_settings = DataSettings.given(batch_size=batch_size, augment=augment)
         batch_size, augment = data_settings.batch_size, data_settings.augment
         if x is None:
@@ -144,12 +143,12 @@ class ResBuilder(SearchRun, ResBuilderSettings):
         best = next(r for r in self._run_dir().records() if f"arch {r['architecture']}" in summary["arch"])
         return best["spec"]
 
-    def export(self, path, formats=("saved_model",)):
+    def export(self, path, formats=DEFAULT_FORMATS):
         """Writes the best net as `automl export` does: a SavedModel for serving, model.keras and
         export.json (see automl.export.export_run). Returns the folder."""
         from automl.export import export_run
 
-        return export_run(self._run_dir().path, path)
+        return export_run(self._run_dir().path, path, formats)
 
 
 # One definition of every argument: the signature and the documentation are the settings classes'.
@@ -213,7 +212,7 @@ class _Search:
             )
         except ValueError as e:  # a budget the start net cannot meet: bad input, found before training
             key = "zeta_large" if min(data.input_shape[:2]) >= 128 else "zeta"
-            raise UsageError(f"'resbuilder.{key}': {e}") from None
+            raise UsageError(f"argument {key} (resbuilder.{key} in a config): {e}") from None
         described = data.describe()
         say(f"{tuner.strategy} on {data.name}: {described['train']} train / {described['validation']} validation "
             f"images; start {settings.start}, {settings.morph_steps} MorphNet step(s) of {settings.insertions} "

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from automl.budget import Deadline
+from automl.formats import DEFAULT_FORMATS
 from automl.search_run import SearchRun
 from automl.settings import merged_args_doc, merged_signature
 from automl.survival.settings import (ClinicalColumns, SlidesSettings, SurvivalDataSettings, SurvivalModelSettings,
@@ -156,7 +157,7 @@ class SurvivalAnalysis(SearchRun):
 
         return pd.read_csv(self._run_dir().path / "risks.csv")
 
-    def export(self, path, formats=("saved_model",)):
+    def export(self, path, formats=DEFAULT_FORMATS):
         """Writes the trained net as `automl export` does (see automl.export.export_run): a
         SavedModel for serving, model.keras and export.json; `formats` may add tflite or onnx.
         Returns the folder."""
