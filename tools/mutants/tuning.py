@@ -34,7 +34,7 @@ MUTATIONS = [
          tests=[T + "test_each_tuner_takes_only_the_settings_it_uses"]),
     dict(id="kt-hyperband-epochs-accepted", mechanism="Hyperband.search refuses epochs (it sets each trial's)",
          what="check cut", file="automl/tuning.py",
-         find="not fixed and is_int(epochs) and epochs >= 1", replace="is_int(epochs) and epochs >= 1",
+         find='self.check("epochs", epochs, not fixed,', replace='self.check("epochs", epochs, True,',
          tests=[T + "test_search_refuses_data_the_tuner_was_not_made_for"]),
     dict(id="kt-space-data-unchecked", mechanism="search(): images need the conv space, sequences the recurrent one",
          what="check cut", file="automl/search_inputs.py",
