@@ -34,33 +34,28 @@ class SearchResult:
     tuner: object
 
 
-def search(x, y=None, *, strategy: str = "resbuilder", budget=None, directory="runs/search", seed: int = 0,
-           overwrite: bool = False, verbose: int = 1, validation_data=None, validation_split: float | None = None,
-           epochs: int | None = None, test_data=None, **settings) -> SearchResult:
+def search(x, y=None, *, strategy: str = "resbuilder", directory="runs/search", validation_data=None,
+           validation_split: float | None = None, epochs: int | None = None, test_data=None,
+           **settings) -> SearchResult:
     """Searches a net for images `x` with labels `y` and returns the best, trained.
 
     Args:
         x: training images (N, H, W) or (N, H, W, C), or a tf.data.Dataset of (image, label) pairs.
         y: their labels (any values; numbered in sorted order and kept as class names).
         strategy: resbuilder (grow, prune and resize residual nets; seed 002), morphnet (MorphNet steps only), evolution (Lamarckian evolution with weight inheritance; seed 001), or random, bayesian or hyperband (Keras Tuner's built-in tuners on the evolution's conv space).
-        budget: wall-clock budget, e.g. "90s", "6m", "2h", or seconds; None: the strategy's own schedule.
         directory: the run directory (its parent folder is made if needed).
-        seed: seed of initialisation, shuffling and augmentation.
-        overwrite: True starts afresh in `directory`; False continues what is there.
-        verbose: 1 prints progress to stderr, 0 nothing.
-        validation_data: (images, labels) to choose on; else `validation_split` (default 0.2) of x is held out.
+        validation_data: (images, labels) to choose on; else `validation_split` of x is held out (default: automl.DataSettings' 0.2).
         validation_split: the share of x held out for validation.
         epochs: epochs per training (resbuilder) or per candidate (evolution, random, bayesian; Hyperband sets its own).
         test_data: (images, labels) measured for reporting only, never to choose.
-        **settings: the strategy's own settings, as automl.ResBuilder, automl.Evolution or the Keras Tuner classes take them.
+        **settings: the run's arguments of automl.SearchRun (`budget`, e.g. "90s", "6m", "2h"; `seed`; `overwrite`; `verbose`) and the strategy's own settings, as automl.ResBuilder, automl.Evolution or the Keras Tuner classes take them.
     """
     from automl.settings import ArgumentError
 
     if strategy not in STRATEGIES:
         raise ArgumentError("automl.search", "strategy", strategy, "one of " + ", ".join(map(repr, STRATEGIES)))
     path = Path(directory)
-    common = dict(budget=budget, seed=seed, overwrite=overwrite, verbose=verbose, directory=str(path.parent),
-                  project_name=path.name)
+    common = dict(directory=str(path.parent), project_name=path.name)
     if strategy == "evolution":
         from automl.evolution.api import Evolution
 

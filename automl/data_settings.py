@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from automl.settings import AUGMENTS, Settings, is_int, is_number
+from automl.settings import AUGMENTS, SEED_RULE, Settings, is_int, is_number, is_seed
 
 
 class DataSettings(Settings):
@@ -37,7 +37,7 @@ class DataSettings(Settings):
         self.check("download", download, isinstance(download, bool), "True or False")
         for name, value in (("validation_split", validation_split), ("test_split", test_split)):
             self.check(name, value, is_number(value) and 0 < value < 1, "in (0, 1)")
-        self.check("split_seed", split_seed, is_int(split_seed), "an integer")
+        self.check("split_seed", split_seed, is_seed(split_seed), SEED_RULE)
         self.check("batch_size", batch_size, is_int(batch_size) and batch_size >= 1, "an integer >= 1")
         self.check_choice("augment", augment, AUGMENTS)
         self.check("image_size", image_size, image_size is None or (

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 from typing import Literal
 
-from automl.settings import Settings, is_int, is_number, merged_args_doc
+from automl.settings import SEED_RULE, Settings, is_int, is_number, is_seed, merged_args_doc
 from automl.training_settings import POPULATION_OPTIMIZERS
 
 LEEA_AUTO_POPULATION = 2000  # seed 001 Table 5.1, test column: lambda = 2000
@@ -303,9 +302,7 @@ class FitSettings(Settings):
     """
 
     def __init__(self, *, seed: int = 0, validation_every: int = 1):
-        # numpy integers too: a seed often comes from a numpy loop or array
-        self.check("seed", seed, isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0,
-                   "an integer >= 0")
+        self.check("seed", seed, is_seed(seed), SEED_RULE)
         self.check("validation_every", validation_every, is_int(validation_every) and validation_every >= 1,
                    "an integer >= 1")
         self.seed, self.validation_every = int(seed), validation_every

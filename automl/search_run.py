@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from automl.budget import Deadline, parse_duration
-from automl.settings import Settings, is_int, is_number
+from automl.settings import SEED_RULE, Settings, is_number, is_seed
 
 
 class SearchRun(Settings):
@@ -33,7 +33,7 @@ class SearchRun(Settings):
                 self.check("budget", budget, False, "a duration such as '90s', '6m', '2h', '1h30m', a number of "
                            "seconds, or None")
         self.check("budget", budget, budget is None or not is_number(budget) or budget > 0, "> 0 seconds")
-        self.check("seed", seed, is_int(seed) and 0 <= seed < 2**31, "an integer in [0, 2**31)")
+        self.check("seed", seed, is_seed(seed), SEED_RULE)
         self.check("directory", directory, isinstance(directory, (str, Path)) and str(directory) != "",
                    "a folder path")
         self.check("project_name", project_name, project_name is None or (

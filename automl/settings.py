@@ -14,6 +14,7 @@ Pure Python on purpose: the command line checks its input before TensorFlow is i
 from __future__ import annotations
 
 import inspect
+import numbers
 import re
 import typing
 
@@ -122,6 +123,18 @@ class Settings:
 
 def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+SEED_LIMIT = 2**31  # every seed feeds numpy and TensorFlow generators, which take [0, 2**31)
+
+
+def is_seed(value) -> bool:
+    """A seed this project accepts anywhere: an integer in [0, 2**31) (numpy integers too: a seed
+    often comes from a numpy loop or array)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value < SEED_LIMIT
+
+
+SEED_RULE = "an integer in [0, 2**31)"
 
 
 def is_number(value) -> bool:

@@ -349,3 +349,18 @@ def test_search_arguments_obey_the_settings_rules(tmp_path, make, call, argument
     with pytest.raises(ValueError, match=rf"argument `{argument}`"):
         tuner.search(np.zeros((8, 8, 8)), np.arange(8) % 2, **call)
     assert not list(tmp_path.rglob(RunDir.CONFIG))
+
+
+def test_one_seed_rule_everywhere():
+    """Every seed argument takes an integer in [0, 2**31), numpy integers too (one rule, automl.settings)."""
+    from automl.population_settings import FitSettings
+    from automl.survival.settings import SurvivalDataSettings
+
+    makers = [lambda s: automl.DataSettings(split_seed=s), lambda s: SurvivalDataSettings(split_seed=s),
+              lambda s: FitSettings(seed=s), lambda s: automl.SearchRun(seed=s)]
+    for make in makers:
+        for good in (0, 2**31 - 1, np.int64(3)):
+            make(good)
+        for bad in (-1, 2**31, True, 1.0):
+            with pytest.raises(ValueError, match=r"must be an integer in \[0, 2\*\*31\)"):
+                make(bad)

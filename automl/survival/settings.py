@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from automl.settings import Settings, is_int, is_number
+from automl.settings import SEED_RULE, Settings, is_int, is_number, is_seed
 from models.survival import POOLINGS
 from models.survival import PRESETS as NETS
 
@@ -118,8 +118,7 @@ class SurvivalDataSettings(Settings):
         self.check("val_fraction", val_fraction, is_number(val_fraction) and 0 < val_fraction < 1, "in (0, 1)")
         self.check("test_fraction", test_fraction, is_number(test_fraction) and 0 < test_fraction < 1
                    and val_fraction + test_fraction < 1, "in (0, 1), with val_fraction + test_fraction below 1")
-        self.check("split_seed", split_seed, is_int(split_seed) and 0 <= split_seed < 2**32,
-                   "an integer in [0, 2**32)")
+        self.check("split_seed", split_seed, is_seed(split_seed), SEED_RULE)
         self.val_fraction, self.test_fraction, self.split_seed = float(val_fraction), float(test_fraction), split_seed
 
 

@@ -122,4 +122,8 @@ MUTATIONS = [
          what="rule dropped", file="automl/training_settings.py",
          find="    if optimizer in LR_RULE_OPTIMIZERS:\n        return None", replace="    if True:\n        return None",
          tests=["tests/test_cli.py::test_the_dmu_rule_refuses_an_optimizer_it_cannot_scale"]),
+    dict(id="api-seed-limit-closed", mechanism="one seed rule: an integer in [0, 2**31)",
+         what="< became <=", file="automl/settings.py",
+         find="and 0 <= value < SEED_LIMIT", replace="and 0 <= value <= SEED_LIMIT",
+         tests=[A + "test_one_seed_rule_everywhere"]),
 ]
