@@ -66,7 +66,7 @@ def _prepare_end_step(tmp_path, t, architectures, previous, val, **rb):
         kernel.assign(np.full(kernel.shape, 1e-5, "float32"))
     model.save_weights(engine.store / "with_reg_9.weights.h5")
     assert blocks_to_remove(SPEC, mean_abs_weights(model, SPEC), 1e-3) == [1]   # the rule's own verdict
-    results = {v: {"val_accuracy": acc, "test_accuracy": 0.0} for v, acc in
+    results = {v: {"val_accuracy": acc, "test_accuracy": 0.0, "seconds": 1.0} for v, acc in
                (("with_reg", val), ("no_reg_wi", 0.25), ("no_reg_ri", 0.125))}
     engine.state.update(spec=SPEC.to_dict(), m=0, t=t, architectures=architectures, step=9,
                         previous_with_reg_val=previous,
@@ -233,9 +233,10 @@ def test_best_is_chosen_on_validation_accuracy_then_fewer_flops_never_on_test(tm
         (1, "no_reg_ri", 0.7, 0.4, 2000),    # ties on validation with more FLOPs: not best
         (2, "no_reg_wi", 0.7, 0.3, 800),     # ties on validation with fewer FLOPs: best
     ]
+    model = build_model(NET, SHAPE, CLASSES)    # the best's weights are kept for the budget fill
     for architectures, variant, val, test, flops in steps:
         engine.state["architectures"] = architectures
-        engine._maybe_best(None, NET, cost(flops), variant, {"val_accuracy": val, "test_accuracy": test})
+        engine._maybe_best(model, NET, cost(flops), variant, {"val_accuracy": val, "test_accuracy": test})
     assert [(b["architecture"], b["variant"], b["test_accuracy"]) for b in chosen] == [
         (1, "no_reg_wi", 0.9), (1, "no_reg_ri", 0.5), (3, "no_reg_wi", 0.3)]
     assert engine.state["best"] == {"architecture": 3, "variant": "no_reg_wi", "val_accuracy": 0.7,

@@ -188,6 +188,12 @@ class _Search:
         started = time.perf_counter()
 
         def record_architecture(record: dict) -> None:
+            if record.get("kind") == "continued":  # the budget fill trained the best further
+                if not any(r.get("continued") == record["continued"] for r in run.records()):
+                    run.append_record(record)
+                    say(f"  budget fill: {record['arch']}, validation {record['val_accuracy']:.4f}"
+                        + (" (new best)" if record["improved"] else ""))
+                return
             if any(r.get("architecture") == record["architecture"] for r in run.records()):
                 return  # written just before a kill, and reported again on resume
             no_reg = max(("no_reg_wi", "no_reg_ri"), key=lambda v: record[v]["val_accuracy"])
@@ -218,7 +224,8 @@ class _Search:
             f"images; start {settings.start}, {settings.morph_steps} MorphNet step(s) of {settings.insertions} "
             f"insertion(s), {settings.epochs} epochs per training")
         state = engine.run()
-        records = run.records()
+        records = [r for r in run.records() if r.get("kind") == "architecture"]
+        continued = [r for r in run.records() if r.get("kind") == "continued"]
         best = state["best"]
         if best is None:  # the budget ended before one No-Reg training completed: nothing to choose yet
             raise UsageError("the budget ended before the first architecture finished training; nothing is lost: "
@@ -226,14 +233,16 @@ class _Search:
                              f"{run.path} --budget DURATION`)")
         accuracy_vs_flops(records, best["architecture"], run.path / "accuracy_vs_flops.png",
                           title=f"{tuner.strategy} on {data.name}")
-        atomic_write_text(run.path / "history.md", history_table(records, best["architecture"]))
+        atomic_write_text(run.path / "history.md", history_table(records, best["architecture"], continued))
         summary = {
             "command": "search", "strategy": tuner.strategy, "dataset": data.name, "best_model": RunDir.BEST,
             "arch": f"arch {best['architecture']} ({best['variant']})", "params": best["params"],
             "flops": best["flops"], "val_accuracy": best["val_accuracy"], "test_accuracy": best["test_accuracy"],
-            "architectures": len(records), "stop_reason": "budget" if deadline.hit else state["stop_reason"],
-            "cut_training": state.get("cut"),
-            "wall_seconds": sum(r["wall_seconds"] for r in records) if records else time.perf_counter() - started,
+            "architectures": len(records),
+            "stop_reason": "budget" if deadline.hit and not state["done"] else state["stop_reason"],
+            "cut_training": state.get("cut"), "budget_fill": state.get("fill"),
+            "wall_seconds": sum(r["wall_seconds"] for r in records + continued) if records
+            else time.perf_counter() - started,
             "budget": deadline.report(),
         }
         run.write_summary(summary)
@@ -243,18 +252,24 @@ class _Search:
         return summary
 
 
-def history_table(records: list[dict], best: int) -> str:
+def history_table(records: list[dict], best: int, continued: list[dict] = ()) -> str:
     lines = ["# Architecture history", "",
              "| arch | morph step | insertion | blocks | widths | params | FLOPs | with-reg val | no-reg WI val "
              "| no-reg RI val | test (chosen variant) | removed blocks |",
              "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in records:
-        mark = " **(best)**" if r["architecture"] == best else ""
+        mark = (" **(best)**" if r["architecture"] == best else "") + (" (budget fill)" if r.get("budget_fill") else "")
         test = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}"
         lines.append(
             f"| {r['architecture']}{mark} | {r['morph_step']} | {r['insertion']} | {r['blocks']} "
             f"| {'-'.join(map(str, r['widths']))} | {r['params']:,} | {r['flops']:,} "
             f"| {r['with_reg']['val_accuracy']:.4f} | {r['no_reg_wi']['val_accuracy']:.4f} "
             f"| {r['no_reg_ri']['val_accuracy']:.4f} | {test} | {r['removed_blocks'] or ''} |")
+    if continued:
+        lines += ["", "## Budget fill: the best net trained further", "",
+                  "| training | epochs | best epoch | val | test | new best |", "|---|---:|---:|---:|---:|---|"]
+        lines += [f"| {r['arch']} | {r['epochs']} | {r['best_epoch']} | {r['val_accuracy']:.4f} | "
+                  f"{'-' if r['test_accuracy'] is None else format(r['test_accuracy'], '.4f')} | "
+                  f"{'yes' if r['improved'] else ''} |" for r in continued]
     lines += ["", "Selection uses validation accuracy only; test accuracy is shown for reporting.", ""]
     return "\n".join(lines)

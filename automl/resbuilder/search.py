@@ -18,6 +18,13 @@ whole run. Test accuracy is logged per architecture for reporting only, never us
 
 State is saved after every completed training (state.json and With-Reg weights in `store`),
 so a killed run resumes at the next training and redoes nothing.
+
+Budget fill (ours, issue #18; `fill_budget`, off in the thesis preset): with a wall-clock budget,
+when the schedule ends with more than FILL_SHARE of the budget left, the cycle goes on as if
+`morph_steps` were larger (one more MorphNet round at a time) while one more architecture's
+trainings fit in the time left (their mean so far), and then trains the best net further (No-Reg,
+warm start; its best epoch by validation accuracy replaces the best only if it is higher) until
+the deadline. The fill's progress is part of the saved state, so a resume continues it.
 """
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ from models import build_model, count, transfer_weights
 from models.spec import ResNetSpec
 
 VARIANTS = ("with_reg", "no_reg_wi", "no_reg_ri")
+FILL_SHARE = 0.1  # issue #18: no strategy leaves more than 10% of a budget unused
 
 
 @dataclass
@@ -120,7 +128,10 @@ class ResBuilderCycle:
         return {"spec": start.to_dict(), "parent": None, "m": 0, "t": 0, "step": 0,
                 "seen": [], "rng": np.random.default_rng(seed).bit_generator.state,
                 "current": None, "previous_with_reg_val": None, "best": None,
-                "done": False, "stop_reason": None, "architectures": 0}
+                "done": False, "stop_reason": None, "architectures": 0,
+                # ours (issue #18): seconds of all completed trainings (the estimate of one more
+                # architecture), whether MorphNet collapsed, and the budget fill's progress
+                "train_seconds": 0.0, "collapsed": False, "fill": None}
 
     def _load(self) -> dict | None:
         path = self.store / "state.json"
@@ -148,10 +159,18 @@ class ResBuilderCycle:
         """Runs to the end, or until the budget ends it (then `state["cut"]` says what was cut;
         the run is not done, and a resumed run redoes only the training that was cut)."""
         self.state["cut"] = None
-        while not self.state["done"]:
+        while True:
+            if self.state["done"]:
+                if not self._fill():  # the budget fill's next step, if a budget leaves time for one
+                    break
+                continue
             if self.deadline.expired():
                 break
             if self.state["current"] is None:
+                if self._filling() and not self._fits():  # no further architecture fits: train the best on
+                    self.state["done"], self.state["fill"]["phase"] = True, "continue"
+                    self._save()
+                    continue
                 self._begin_step()  # sets up a step, or moves to MorphNet, or ends the run
                 continue
             if not self._train_step():
@@ -162,8 +181,94 @@ class ResBuilderCycle:
                      + (f" during {self.state['cut']['variant']} of arch {self.state['cut']['architecture']}"
                         if self.state["cut"] else ""))
         else:
-            self.log(f"ResBuilder finished: {self.state['stop_reason']}")
+            fill = self.state.get("fill")
+            self.log(f"ResBuilder finished: {self.state['stop_reason']}" + (
+                f"; budget fill: {fill['architectures']} more architecture(s), {fill['continued']} continued "
+                f"training(s) of the best ({fill['improved']} improved it)" if fill else ""))
         return self.state
+
+    # -- the budget fill (ours, issue #18) -------------------------------------------------
+    def _morph_steps(self) -> int:
+        fill = self.state.get("fill")
+        return self.cfg.morph_steps + (fill["morph_steps"] if fill else 0)
+
+    def _filling(self) -> bool:
+        fill = self.state.get("fill")
+        return fill is not None and fill["phase"] == "cycles"
+
+    def _fits(self) -> bool:
+        """Whether one more architecture (three trainings, at their mean so far) fits in the time left."""
+        s = self.state
+        if not self.deadline.active or s["architectures"] == 0:
+            return False
+        return s.get("train_seconds", 0.0) / s["architectures"] <= self.deadline.work_left()
+
+    def _fill(self) -> bool:
+        """One step of the budget fill once the schedule is done: another MorphNet round, or one
+        continued training of the best. False when there is none (no budget, fill_budget off,
+        too little time left, or the deadline)."""
+        s, deadline = self.state, self.deadline
+        if not (self.cfg.fill_budget and deadline.active):
+            return False
+        if s.get("fill") is None:
+            if deadline.work_left() <= FILL_SHARE * deadline.seconds:
+                return False  # the schedule used the budget: nothing is filled
+            s["fill"] = {"phase": "cycles", "morph_steps": 0, "architectures": 0, "continued": 0, "improved": 0,
+                         "weights": None, "schedule_stop_reason": s["stop_reason"]}
+            self.log(f"budget fill: {deadline.work_left():.0f} s of {deadline.seconds:.0f} s are left after the "
+                     "schedule; the cycle goes on, then the best net trains further")
+        if deadline.expired():
+            return False
+        fill = s["fill"]
+        if fill["phase"] == "cycles" and not s.get("collapsed") and self._fits():
+            fill["morph_steps"] += 1  # as the schedule with one more MorphNet step would go on
+            s["done"] = False
+            self._advance()
+            self._save()
+            return True
+        fill["phase"] = "continue"
+        if s["best"] is None or not (self.store / "best.weights.h5").exists():
+            return False
+        self._continue_best()
+        return True
+
+    def _continue_best(self) -> None:
+        """Trains the best net `epochs` more epochs (No-Reg, warm start from the last such training,
+        or the best's weights); its best epoch replaces the best only on higher validation accuracy."""
+        s, fill, best = self.state, self.state["fill"], self.state["best"]
+        spec = ResNetSpec.from_dict(best["spec"])
+        cost = count(spec, self.data.input_shape, self.data.num_classes)
+        model = self._weights_model(best["spec"], fill["weights"] or "best.weights.h5")
+        compile_classifier(model, self.train_cfg)
+        stopper = StopAtDeadline(self.deadline, final_passes=0)
+        keep = _KeepBest(stopper)
+        label = f"arch {best['architecture']} continued {fill['continued'] + 1}"
+        started, wall = time.perf_counter(), time.time()
+        model.fit(self.data.train, validation_data=self.data.val, epochs=self.cfg.epochs, verbose=0, shuffle=False,
+                  callbacks=[stopper, *schedule_callbacks(self.train_cfg), keep, *self.epoch_callbacks(label)])
+        if keep.epoch == 0:  # the budget cut its first epoch: nothing to compare
+            return
+        fill["continued"] += 1
+        fill["weights"] = self._save_weights(model, f"continued_{fill['continued']}.weights.h5")  # the next starts here
+        best_epoch = keep.weights
+        model.set_weights(best_epoch)
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        test = model.evaluate(self.data.test, return_dict=True, verbose=0) if self.data.test is not None else None
+        improved = keep.best > best["val_accuracy"]  # validation only; the test split is reported
+        record = {"kind": "continued", "arch": f"{label}", "architecture": best["architecture"],
+                  "continued": fill["continued"], "budget_fill": True, "spec": best["spec"],
+                  "params": cost.params, "flops": cost.flops, "epochs": keep.completed, "best_epoch": keep.epoch,
+                  "val_accuracy": keep.best, "test_accuracy": None if test is None else float(test["accuracy"]),
+                  "improved": improved, "seconds": time.perf_counter() - started, "wall_seconds": time.time() - wall}
+        if improved:
+            fill["improved"] += 1
+            s["best"] = {**best, "variant": f"continued {fill['continued']}", "val_accuracy": keep.best,
+                         "test_accuracy": record["test_accuracy"]}
+            self._save_weights(model, "best.weights.h5")
+            self.on_best(model, s["best"])
+        self.on_architecture(record)
+        self._save()
+        keras.backend.clear_session(free_memory=False)
 
     def _begin_step(self) -> None:
         s = self.state
@@ -183,7 +288,7 @@ class ResBuilderCycle:
         current = self.state["current"]
         spec = ResNetSpec.from_dict(current["spec"])
         cost = count(spec, self.data.input_shape, self.data.num_classes)
-        label = (f"arch {self.state['architectures'] + 1} (after {self.state['m']}/{self.cfg.morph_steps} "
+        label = (f"arch {self.state['architectures'] + 1} (after {self.state['m']}/{self._morph_steps()} "
                  f"MorphNet steps, insertion {self.state['t']}/{self.cfg.insertions})")
         self.log(f"{label}: {len(spec.blocks())} blocks, {cost.params:,} params, {cost.flops:,} FLOPs")
         for variant in VARIANTS:
@@ -252,6 +357,7 @@ class ResBuilderCycle:
         best = self.state["best"]
         key = (result["val_accuracy"], -cost.flops)
         if best is None or key > (best["val_accuracy"], -best["flops"]):
+            self._save_weights(model, "best.weights.h5")  # what the budget fill trains further
             self.state["best"] = {"architecture": self.state["architectures"] + 1, "variant": variant,
                                   "val_accuracy": result["val_accuracy"], "test_accuracy": result["test_accuracy"],
                                   "flops": cost.flops, "params": cost.params, "spec": spec.to_dict()}
@@ -278,6 +384,7 @@ class ResBuilderCycle:
             "params": cost.params, "flops": cost.flops, **current["results"],
             "removed_blocks": removed, "momentum_skip": bool(skip),
             "with_reg_gain": gain, "wall_seconds": time.time() - current["started"],
+            "budget_fill": s.get("fill") is not None,
         }
         self.on_architecture(record)
         if removed:
@@ -287,14 +394,21 @@ class ResBuilderCycle:
         s["spec"] = remove_blocks(spec, removed).to_dict()
         s["parent"] = {"spec": current["spec"], "weights": current["with_reg_weights"]}
         s["current"], s["step"] = None, s["step"] + 1
+        s["train_seconds"] = s.get("train_seconds", 0.0) + sum(r["seconds"] for r in current["results"].values())
+        if s.get("fill") is not None:
+            s["fill"]["architectures"] += 1
+        self._advance(with_reg)
+        self._save()
 
-        if s["m"] >= self.cfg.morph_steps:  # the last MorphNet step's net has now been trained
-            s["done"], s["stop_reason"] = True, f"{self.cfg.morph_steps} MorphNet steps done"
+    def _advance(self, with_reg: keras.Model | None = None) -> None:
+        """The schedule's next step after a trained architecture: done, an insertion, or MorphNet."""
+        s = self.state
+        if s["m"] >= self._morph_steps():  # the last MorphNet step's net has now been trained
+            s["done"], s["stop_reason"] = True, f"{self._morph_steps()} MorphNet steps done"
         elif s["t"] < self.cfg.insertions:
             s["t"] += 1
         else:
             self._morph(ResNetSpec.from_dict(s["spec"]), with_reg)
-        self._save()
 
     def _morph(self, spec: ResNetSpec, with_reg: keras.Model | None = None) -> None:
         s = self.state
@@ -306,7 +420,7 @@ class ResBuilderCycle:
             morphed, kappa = fit_to_budget(spec, morph_widths(spec, alive, self.cfg.intensity), self.zeta,
                                            self.data.input_shape, self.data.num_classes)
         except Collapse as e:
-            s["done"], s["stop_reason"] = True, f"MorphNet collapsed the net: {e}"
+            s["done"], s["stop_reason"], s["collapsed"] = True, f"MorphNet collapsed the net: {e}", True
             self._save()
             return
         flops = count(morphed, self.data.input_shape, self.data.num_classes).flops

@@ -40,23 +40,26 @@ class ResBuilderSettings(Settings):
         lasso_threshold: τ_Λ = 1e-3 on the mean |w| of an inserted conv, below which its block is removed (reference ambiguity 1).
         lambda_l2: λ_0 = 1e-5, the L2 on every kernel, in all three trainings.
         init_mean_abs: mean |w| an inserted block starts with (seed 002 L963: "of the order of 1e-2").
+        fill_budget: ours (issue #18), not the thesis': with a wall-clock budget, time left when the schedule ends (more than 10% of the budget) goes to further MorphNet rounds of the same cycle while one more architecture's trainings fit, then to continued No-Reg training of the best net, kept only if its validation accuracy improves. False in the thesis preset, so its schedule is exact.
     """
 
     PRESETS = {
         "quick": {},
-        "thesis": {"insertions": 4, "morph_steps": 7, "epochs": 20, "zeta": 1e8},
+        "thesis": {"insertions": 4, "morph_steps": 7, "epochs": 20, "zeta": 1e8, "fill_budget": False},
     }
 
     def __init__(self, *, start: Literal[tuple(START_NETS)] = "rb-0net", start_pooling_stages: int = 2,
                  insertions: int = 3, morph_steps: int = 1, epochs: int = 12, layerlasso_momentum: bool = True,
                  momentum_gain: float = 0.015, lambda_morph: float = 1e-7, morph_threshold: float = 1e-2,
                  intensity: float = 1.0, zeta: float = 1e7, zeta_large: float = 1e9, lambda_lasso: float = 1e-8,
-                 lasso_threshold: float = 1e-3, lambda_l2: float = 1e-5, init_mean_abs: float = 1e-2):
+                 lasso_threshold: float = 1e-3, lambda_l2: float = 1e-5, init_mean_abs: float = 1e-2,
+                 fill_budget: bool = True):
         self.check_choice("start", start, tuple(START_NETS))
         for name, value, low in (("start_pooling_stages", start_pooling_stages, 0), ("insertions", insertions, 0),
                                  ("morph_steps", morph_steps, 1), ("epochs", epochs, 1)):
             self.check(name, value, is_int(value) and value >= low, f"an integer >= {low}")
-        self.check("layerlasso_momentum", layerlasso_momentum, isinstance(layerlasso_momentum, bool), "True or False")
+        for name, value in (("layerlasso_momentum", layerlasso_momentum), ("fill_budget", fill_budget)):
+            self.check(name, value, isinstance(value, bool), "True or False")
         for name, value in (("momentum_gain", momentum_gain), ("lambda_morph", lambda_morph),
                             ("morph_threshold", morph_threshold), ("lambda_lasso", lambda_lasso),
                             ("lasso_threshold", lasso_threshold), ("lambda_l2", lambda_l2),
@@ -72,4 +75,5 @@ class ResBuilderSettings(Settings):
         self.zeta, self.zeta_large = float(zeta), float(zeta_large)
         self.lambda_lasso, self.lasso_threshold = float(lambda_lasso), float(lasso_threshold)
         self.lambda_l2, self.init_mean_abs = float(lambda_l2), float(init_mean_abs)
+        self.fill_budget = fill_budget
 

@@ -3,6 +3,8 @@
 _ENGINE = "tests/test_resbuilder_engine.py"
 _PARTS = "tests/test_resbuilder_parts.py"
 _MOMENTUM = f"{_ENGINE}::test_momentum_skips_removal_only_after_an_insertion_that_gained_more_than_tau_ll"
+_FILL = "tests/test_budget_fill.py"
+_FILL_RUN = f"{_FILL}::test_resbuilder_fills_the_budget_with_a_round_then_continued_training_and_resumes_it"
 _TRAINING = f"{_ENGINE}::test_training_reports_ce_plus_regularizers_plus_lambda_m_g_m_and_no_reg_keeps_its_best_epoch"
 
 MUTATIONS = [
@@ -76,4 +78,35 @@ MUTATIONS = [
          file="automl/resbuilder/growth.py", find="sigma = mean_abs * math.sqrt(math.pi / 2)",
          replace="sigma = mean_abs",
          tests=[f"{_PARTS}::test_near_identity_init_draws_both_convs_from_a_normal_with_mean_abs_1e_2"]),
+    # -- the budget fill (ours, issue #18) --
+    dict(id="rb-fill-share-tie", mechanism="budget fill: starts with more than 10% of the budget left",
+         what="'more than' read as 'at least'",
+         file="automl/resbuilder/search.py", find="if deadline.work_left() <= FILL_SHARE * deadline.seconds:",
+         replace="if deadline.work_left() < FILL_SHARE * deadline.seconds:",
+         tests=[f"{_FILL}::test_resbuilder_fill_starts_only_with_more_than_a_tenth_of_the_budget_left"]),
+    dict(id="rb-fill-switch-ignored", mechanism="budget fill: fill_budget (off in the thesis preset)",
+         what="config switch ignored",
+         file="automl/resbuilder/search.py", find="if not (self.cfg.fill_budget and deadline.active):",
+         replace="if not deadline.active:",
+         tests=[f"{_FILL}::test_resbuilder_fill_starts_only_with_more_than_a_tenth_of_the_budget_left"]),
+    dict(id="rb-fill-fits-flip", mechanism="budget fill: another architecture only while its mean cost fits",
+         what="comparison flipped",
+         file="automl/resbuilder/search.py", find='s["architectures"] <= self.deadline.work_left()',
+         replace='s["architectures"] >= self.deadline.work_left()',
+         tests=[f"{_FILL}::test_resbuilder_fill_starts_another_architecture_only_while_its_mean_cost_fits"]),
+    dict(id="rb-fill-improve-flip", mechanism="budget fill: continued training replaces the best only on higher validation",
+         what="comparison flipped",
+         file="automl/resbuilder/search.py", find='improved = keep.best > best["val_accuracy"]',
+         replace='improved = keep.best < best["val_accuracy"]',
+         tests=[_FILL_RUN]),
+    dict(id="rb-fill-round-dropped", mechanism="budget fill: one more MorphNet round of the same cycle",
+         what="off-by-one in the round count",
+         file="automl/resbuilder/search.py", find='fill["morph_steps"] += 1  # as the schedule',
+         replace='fill["morph_steps"] += 2  # as the schedule',
+         tests=[_FILL_RUN]),
+    dict(id="rb-fill-state-unsaved", mechanism="budget fill: a resume continues the fill where it stopped",
+         what="state not saved after a continued training",
+         file="automl/resbuilder/search.py", find="        self.on_architecture(record)\n        self._save()\n",
+         replace="        self.on_architecture(record)\n",
+         tests=[_FILL_RUN]),
 ]
