@@ -176,3 +176,12 @@ def test_morph_removes_zeroed_blocks_and_reports_collapse():
         fit_to_budget(spec, morph_widths(spec, {**alive, "stem_conv": 0}, 1.0), 1e6, SHAPE, 10)
     with pytest.raises(Collapse, match="exceeds the FLOP budget"):
         fit_to_budget(spec, morph_widths(spec, alive, 1.0), 100, SHAPE, 10)
+
+
+def test_inputs_of_128_pixels_or_more_get_the_large_flop_budget():
+    """seed 002: zeta for small inputs (CIFAR, MNIST), zeta_large from 128 pixels (Animals10 at 300 px)."""
+    from automl.resbuilder.settings import ResBuilderSettings
+
+    assert ResBuilderSettings.zeta_argument((127, 300, 3)) == "zeta"
+    assert ResBuilderSettings.zeta_argument((128, 128, 3)) == "zeta_large"
+    assert ResBuilderSettings.zeta_argument((32, 32, 3)) == "zeta"

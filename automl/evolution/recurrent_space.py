@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from automl.evolution.settings import UNITS
 from automl.evolution.space import NOTHING, Mutation, Space
 from models.sequence import CELLS, DEEP_CELLS, SequenceSpec
 
-UNITS = (4, 8, 16, 32, 64, 128)
 DEPTHS = (1, 2, 3, 5, 10)
 STACKED = (1, 2, 3)   # LSTM/GRU/RNN layers, and DMU/RHN blocks
 GATE_BIASES = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)

@@ -10,6 +10,10 @@ from automl.settings import AUGMENTS, Settings, is_int, is_number
 
 SPACES = ("conv", "residual", "recurrent")
 SPACE_CHOICES = ("auto", *SPACES)  # auto: conv for images, recurrent for sequences
+# The widths the spaces draw from: seed 001 L1166, Fig. 7.1 (C = {16, ..., 256}); the recurrent
+# widths are ours. `max_channels` / `max_units` cap them.
+CHANNELS = (16, 32, 64, 96, 128, 192, 256)
+UNITS = (4, 8, 16, 32, 64, 128)
 MODES = ("one_plus_one", "population")
 OBJECTIVES = ("accuracy", "pareto")
 
@@ -49,7 +53,7 @@ class EvolutionSettings(Settings):
         "thesis": {"budget_epochs": 512, "batch_size": 512, "final_epochs": 30, "final_boundaries": [10, 20]},
     }
 
-    def __init__(self, *, space: Literal[SPACE_CHOICES] = "auto", max_channels: int = 256, max_units: int = 128,
+    def __init__(self, *, space: Literal[SPACE_CHOICES] = "auto", max_channels: int = CHANNELS[-1], max_units: int = UNITS[-1],
                  mode: Literal[MODES] = "one_plus_one", objective: Literal[OBJECTIVES] = "accuracy",
                  inheritance: bool = True, budget_epochs: int = 64, epochs_per_trial: int = 4, batch_size: int = 128,
                  learning_rate: float = 1e-3, augment: Literal[AUGMENTS] = "none", niching_probability: float = 0.1,
@@ -63,7 +67,7 @@ class EvolutionSettings(Settings):
                    "'accuracy' unless mode is 'population' (a (1+1)-EA has no population to rank)")
         self.check_choice("augment", augment, AUGMENTS)
         self.check("inheritance", inheritance, isinstance(inheritance, bool), "True or False")
-        for name, value, low in (("max_channels", max_channels, 16), ("max_units", max_units, 4),
+        for name, value, low in (("max_channels", max_channels, CHANNELS[0]), ("max_units", max_units, UNITS[0]),
                                  ("epochs_per_trial", epochs_per_trial, 1), ("batch_size", batch_size, 1),
                                  ("niching_steps", niching_steps, 0), ("population_size", population_size, 2),
                                  ("final_epochs", final_epochs, 0)):

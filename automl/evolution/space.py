@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from automl.evolution.settings import CHANNELS
 from models import build_model, count
 from models.spec import Block, Conv, ConvNetSpec, ResNetSpec
 from models.zoo import rb_0net
 
-# Seed 001 Ch. 7, Fig. 7.1 (reference 001 §2.4).
-CHANNELS = (16, 32, 64, 96, 128, 192, 256)
+# Seed 001 Ch. 7, Fig. 7.1 (reference 001 §2.4); the widths are automl.evolution.settings.CHANNELS.
 KERNELS = (1, 3, 5)
 STRIDES = (1, 2)
 MAX_STRIDE2 = 3

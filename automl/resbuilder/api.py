@@ -217,7 +217,7 @@ class _Search:
                 deadline=deadline,
             )
         except ValueError as e:  # a budget the start net cannot meet: bad input, found before training
-            key = "zeta_large" if min(data.input_shape[:2]) >= 128 else "zeta"
+            key = ResBuilderSettings.zeta_argument(data.input_shape)
             raise UsageError(f"argument {key} (resbuilder.{key} in a config): {e}") from None
         described = data.describe()
         say(f"{tuner.strategy} on {data.name}: {described['train']} train / {described['validation']} validation "

@@ -43,7 +43,7 @@ from automl.io import atomic_save_model, atomic_write_json
 from automl.resbuilder.growth import (blocks_to_remove, init_near_identity, insert_random_block, mean_abs_weights,
                                       remove_blocks)
 from automl.resbuilder.morph import Collapse, alive_channels, conv_groups, fit_to_budget, morph_widths, morphnet_penalty
-from automl.resbuilder.settings import START_NETS
+from automl.resbuilder.settings import START_NETS, ResBuilderSettings
 from automl.training import compile_classifier, schedule_callbacks
 from models import build_model, count, transfer_weights
 from models.spec import ResNetSpec
@@ -110,7 +110,7 @@ class ResBuilderCycle:
         self.on_architecture = on_architecture or (lambda record: None)
         self.on_best = on_best or (lambda model, record: None)
         self.epoch_callbacks = epoch_callbacks or (lambda label: [])
-        self.zeta = cfg.zeta_large if min(data.input_shape[:2]) >= 128 else cfg.zeta
+        self.zeta = getattr(cfg, ResBuilderSettings.zeta_argument(data.input_shape))
         self.state = self._load() or self._fresh(seed)
         stem = count(ResNetSpec.from_dict(self.state["spec"]), data.input_shape, data.num_classes).layers[0]
         if self.zeta < stem.flops:

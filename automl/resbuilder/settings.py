@@ -9,6 +9,7 @@ from typing import Literal
 from automl.settings import Settings, is_int, is_number
 from models.zoo import rb_0net, rb_r18
 
+LARGE_INPUT_PIXELS = 128  # seed 002: zeta_large for inputs of 128 pixels or more (Animals10 at 300 px)
 # The start nets by name, each built for RB-0Net's number of pooling stages.
 START_NETS = {
     "rb-0net": lambda pooling_stages: rb_0net(pooling_stages=pooling_stages),
@@ -76,4 +77,9 @@ class ResBuilderSettings(Settings):
         self.lambda_lasso, self.lasso_threshold = float(lambda_lasso), float(lasso_threshold)
         self.lambda_l2, self.init_mean_abs = float(lambda_l2), float(init_mean_abs)
         self.fill_budget = fill_budget
+
+    @staticmethod
+    def zeta_argument(input_shape) -> str:
+        """Which FLOP budget an input of `input_shape` (H, W, C) gets: `zeta_large` from 128 pixels."""
+        return "zeta_large" if min(input_shape[:2]) >= LARGE_INPUT_PIXELS else "zeta"
 

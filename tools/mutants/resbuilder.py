@@ -109,4 +109,9 @@ MUTATIONS = [
          file="automl/resbuilder/search.py", find="        self.on_architecture(record)\n        self._save()\n",
          replace="        self.on_architecture(record)\n",
          tests=[_FILL_RUN]),
+    dict(id="rb-zeta-large-threshold", mechanism="zeta_large from 128 pixels (seed 002)",
+         what=">= became >", file="automl/resbuilder/settings.py",
+         find='return "zeta_large" if min(input_shape[:2]) >= LARGE_INPUT_PIXELS else "zeta"',
+         replace='return "zeta_large" if min(input_shape[:2]) > LARGE_INPUT_PIXELS else "zeta"',
+         tests=["tests/test_resbuilder_parts.py::test_inputs_of_128_pixels_or_more_get_the_large_flop_budget"]),
 ]
