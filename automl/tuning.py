@@ -18,6 +18,7 @@ the best trial's net, chosen on validation, is tested once.
 """
 from __future__ import annotations
 
+import abc
 import contextlib
 import time
 import warnings
@@ -120,7 +121,7 @@ class _Oracle:
         self.trials = dict(sorted(self.trials.items(), key=lambda item: int(item[0])))
 
 
-class _SpaceTuner(SearchRun, TunerSettings):
+class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
     """What the three public tuners share: the run, the settings, the space, the search and its
     results; each names its Keras Tuner oracle and the settings it has no use for.
 
@@ -168,11 +169,13 @@ class _SpaceTuner(SearchRun, TunerSettings):
         kt.Tuner.__init__(self, oracle, SpaceHyperModel(space, self.learning_rate),
                           directory=str(self.run_directory), project_name=PROJECT, overwrite=False)
 
+    @abc.abstractmethod
     def _oracle_settings(self) -> dict:
-        raise NotImplementedError
+        """The keyword arguments of this tuner's Keras Tuner oracle (its own share of the settings)."""
 
+    @abc.abstractmethod
     def _schedule(self) -> str:
-        raise NotImplementedError
+        """The search's schedule in words, for the first progress line."""
 
     def _activate_all_conditions(self):
         # Keras Tuner declares the space at construction, when no data has been seen (see _Declaring)

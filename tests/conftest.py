@@ -57,3 +57,14 @@ def randomised(model, seed):
 
 def read_jsonl(path):
     return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def load_script(name: str, path):
+    """A repository script (tools/, benchmarks/) imported by path as module `name`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -11,19 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
 
 
-def _driver():
-    spec = importlib.util.spec_from_file_location("gpu_check_driver", ROOT / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-GC = _driver()
+GC = load_script("gpu_check_driver", ROOT / "benchmarks" / "gpu_check.py")
 
 
 class Clock:

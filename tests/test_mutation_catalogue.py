@@ -1,25 +1,17 @@
 """The mutation check's catalogue (tools/mutants/) stays true to the code: every mutation applies
 exactly once where it says, and names tests that exist. A refactoring that moves a mechanism turns
 this red, so its mutations are moved with it rather than silently lost."""
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("mutations_tool", ROOT / "tools" / "mutations.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _tool()
+TOOL = load_script("mutations_tool", ROOT / "tools" / "mutations.py")
 CATALOGUE = TOOL.load_catalogue()
 
 
