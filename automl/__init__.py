@@ -10,7 +10,7 @@ library; the `automl` command is a thin client of it.
 Names load on first use, so `import automl` is instant and the command line checks its input
 without importing TensorFlow.
 """
-import importlib
+from models.lazy import lazy_exports
 
 _EXPORTS = {
     "search": "automl.api",
@@ -51,12 +51,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 __version__ = "0.2.0"
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'automl' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

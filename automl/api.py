@@ -11,10 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from automl.resbuilder.api import STRATEGIES as RESBUILDER_STRATEGIES
-from automl.tuner_settings import STRATEGIES as KERAS_TUNERS
-
-STRATEGIES = (*RESBUILDER_STRATEGIES, "evolution", *KERAS_TUNERS)
+from automl.strategies import DEFAULT_STRATEGY, DESCRIPTIONS, KERAS_TUNERS, STRATEGIES
 
 
 @dataclass
@@ -34,7 +31,7 @@ class SearchResult:
     tuner: object
 
 
-def search(x, y=None, *, strategy: str = "resbuilder", directory="runs/search", validation_data=None,
+def search(x, y=None, *, strategy: str = DEFAULT_STRATEGY, directory="runs/search", validation_data=None,
            validation_split: float | None = None, epochs: int | None = None, test_data=None,
            **settings) -> SearchResult:
     """Searches a net for images `x` with labels `y` and returns the best, trained.
@@ -42,7 +39,7 @@ def search(x, y=None, *, strategy: str = "resbuilder", directory="runs/search", 
     Args:
         x: training images (N, H, W) or (N, H, W, C), or a tf.data.Dataset of (image, label) pairs.
         y: their labels (any values; numbered in sorted order and kept as class names).
-        strategy: resbuilder (grow, prune and resize residual nets; seed 002), morphnet (MorphNet steps only), evolution (Lamarckian evolution with weight inheritance; seed 001), or random, bayesian or hyperband (Keras Tuner's built-in tuners on the evolution's conv space).
+        strategy: one of {strategies}.
         directory: the run directory (its parent folder is made if needed).
         validation_data: (images, labels) to choose on; else `validation_split` of x is held out (default: automl.DataSettings' 0.2).
         validation_split: the share of x held out for validation.
@@ -71,3 +68,7 @@ def search(x, y=None, *, strategy: str = "resbuilder", directory="runs/search", 
     summary = tuner.search(x, y, validation_data=validation_data, validation_split=validation_split, epochs=epochs,
                            test_data=test_data)
     return SearchResult(model=tuner.get_best_models(1)[0], summary=summary, directory=path, tuner=tuner)
+
+
+search.__doc__ = search.__doc__.replace("{strategies}", "; ".join(
+    f"{name}{' (default)' if name == DEFAULT_STRATEGY else ''}: {text}" for name, text in DESCRIPTIONS.items()))

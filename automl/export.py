@@ -44,7 +44,16 @@ def export_run(run_path: str | Path, out_dir: str | Path, formats=DEFAULT_FORMAT
     saved_model -> OUT/saved_model, tflite -> OUT/model.tflite, onnx -> OUT/model.onnx (opset 17;
     needs the optional tf2onnx). The SavedModel is always built, since the other two formats are
     converted from it, and kept only when asked for. Nothing appears at OUT unless every part was
-    written: the export is built beside it and moved into place in one rename."""
+    written: the export is built beside it and moved into place in one rename.
+
+    Args:
+        run_path: a run directory with a trained model (from the command line or the Python API).
+        out_dir: the export folder; it must not exist or be empty.
+        formats: the formats to write, from automl.formats.EXPORT_FORMATS.
+
+    Returns:
+        The export folder.
+    """
     formats = _check_formats(formats)
     run = RunDir.open(run_path)
     if not run.best_path.exists():

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from automl.settings import Settings, is_int, is_number
-from models.sequence import CELLS
+from models.sequence import CELLS, DEFAULT_CELL
 
 
 class ModelSettings(Settings):
@@ -17,7 +17,7 @@ class ModelSettings(Settings):
 
     Args:
         arch: auto (`automl train`: resnet-mini for gradient optimizers, mlp for population ones; `automl search --strategy fixed`: rb-r18, the thesis' ResNet-18 baseline), a named net (rb-0net, rb-r18, rb-r18-cifar, resnet-mini, lenet5-like, mlp, mlp-leea, cnn-ndes) or a spec .json file.
-        cell: the recurrent cell on sequence data: dmu, lstm, gru, rnn or rhn (None: dmu); unused on images.
+        cell: the recurrent cell on sequence data: dmu, lstm, gru, rnn or rhn (None: dmu, also the recurrent space's start); unused on images.
         units: memory cells per recurrent layer (seed 000 Table VIII, adding: DMU ((5, 5)), 5 cells).
         layers: stacked recurrent blocks (seed 000 Table VIII: one block for DMU and RHN).
         depth: the depth of one step's state transformation: the DMU's FNN depth n (seed 000 Table VIII: n = 2, one hidden layer), the RHN's recurrence depth, stacked layers for lstm, gru and rnn.
@@ -37,3 +37,13 @@ class ModelSettings(Settings):
         self.check("lr_rule", lr_rule, isinstance(lr_rule, bool), "True or False")
         self.arch, self.cell, self.units, self.layers, self.depth = arch, cell, units, layers, depth
         self.hidden, self.gate_bias, self.lr_rule = hidden, float(gate_bias), lr_rule
+
+    @property
+    def sequence_cell(self) -> str:
+        """The cell a sequence model uses: `cell`, or the DMU when none is set."""
+        return self.cell or DEFAULT_CELL
+
+    def sequence_genome(self) -> dict:
+        """These settings as a genome of the recurrent search space (its start)."""
+        return {"cell": self.sequence_cell, "units": self.units, "layers": self.layers, "depth": self.depth,
+                "gate_bias": self.gate_bias, "lr_rule": self.lr_rule}

@@ -131,7 +131,7 @@ class NdesSettings(_Rules):
         cp: not in the seed: None (null) means [code] cp = 1/sqrt(N) (c_e of Algorithm 1).
         bounds: seed 000 L1014: weights bounded to [-2, 2].
         tol: [code] tol = 1e-6: the random-noise scale and the restart threshold.
-        init: seed 000 L964 ([code] XavierMVNPopulationInitializer); uniform: the RNN scripts' U(-a, a).
+        init: xavier: seed 000 L964 ([code] XavierMVNPopulationInitializer); uniform: the RNN scripts' U(-a, a).
         uniform_init: [code] RNN scripts: StartFromUniformPopulationInitializer, a = 0.4.
         gradient_lr: [code] FashionMNIST script: lr = 1, nDES-G's gradient step epsilon.
         ewma: seed 000 L968-L974: fixed batches with EWMA-relative fitness; False: raw batch losses.

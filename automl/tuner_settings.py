@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 from automl.evolution.settings import SPACE_CHOICES as EVOLUTION_SPACE_CHOICES
+from automl.evolution.settings import EvolutionSettings
 from automl.settings import Settings, is_int, is_number
 
 # The evolution's spaces less the residual one, which has no hyperparameter form (its blocks are
@@ -17,6 +18,8 @@ SPACE_CHOICES = tuple(s for s in EVOLUTION_SPACE_CHOICES if s != "residual")
 # `automl search --strategy` and automl.search(strategy=...): automl.RandomSearch,
 # automl.BayesianOptimization, automl.Hyperband.
 STRATEGIES = ("random", "bayesian", "hyperband")
+# The trials train as the evolution's candidates do, so that the two compare at equal settings.
+_EVOLUTION = EvolutionSettings.defaults()
 
 
 class TunerSettings(Settings):
@@ -31,13 +34,14 @@ class TunerSettings(Settings):
         epochs: epochs each trial of random search and Bayesian optimisation trains (as evolution.epochs_per_trial; seed 001 §7.4: e = 4 epochs per candidate).
         hyperband_max_epochs: ours: the longest training of a Hyperband bracket (4x evolution.epochs_per_trial).
         hyperband_factor: η, the reduction factor of Hyperband's successive halving (Li et al. 2017 and Keras Tuner's default: η = 3).
-        batch_size: batch size of the trials' training (as the quick preset's evolution.batch_size).
-        learning_rate: Adam's learning rate, a fresh optimizer per trial (seed 001 §7.4: 1e-3).
+        batch_size: batch size of the trials' training (as evolution.batch_size).
+        learning_rate: Adam's learning rate, a fresh optimizer per trial (as evolution.learning_rate; seed 001 §7.4: 1e-3).
     """
 
-    def __init__(self, *, space: Literal[SPACE_CHOICES] = "auto", max_trials: int = 10, epochs: int = 4,
-                 hyperband_max_epochs: int = 16, hyperband_factor: int = 3, batch_size: int = 128,
-                 learning_rate: float = 1e-3):
+    def __init__(self, *, space: Literal[SPACE_CHOICES] = "auto", max_trials: int = 10,
+                 epochs: int = _EVOLUTION["epochs_per_trial"], hyperband_max_epochs: int = 4 * _EVOLUTION["epochs_per_trial"],
+                 hyperband_factor: int = 3, batch_size: int = _EVOLUTION["batch_size"],
+                 learning_rate: float = _EVOLUTION["learning_rate"]):
         self.check_choice("space", space, SPACE_CHOICES)
         for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1),
                                  ("hyperband_max_epochs", hyperband_max_epochs, 2),

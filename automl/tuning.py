@@ -127,7 +127,7 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
 
     Args:
         regression: True for a regression task (MSE; the lowest validation loss wins); the command line sets it for sequence regression tasks.
-        recurrent_start: the recurrent space's first genome ({"cell", "units", "layers", "depth", "gate_bias", "lr_rule"}; Keras Tuner's first trial draws its cell and gate bias); None: a DMU.
+        recurrent_start: the recurrent space's first genome ({"cell", "units", "layers", "depth", "gate_bias", "lr_rule"}; Keras Tuner's first trial draws its cell, gate bias and rule); None or missing keys: automl.ModelSettings' defaults.
     """
 
     STRATEGY = ""                      # the summary's `strategy` and the default project_name (TUNERS sets it)

@@ -103,7 +103,7 @@ def cohort(args) -> list[dict]:
         for seed in args.seeds:
             for shift in (0.0, args.shift):
                 data = work / f"cohort-{seed}-{shift:g}"
-                write_cohort(data, args.patients, (1536, 2048), 0.5, seed, shift)
+                write_cohort(data, args.patients, seed=seed, shift=shift)
                 variants = [("thumbnail", 0.1), ("thumbnail", 0.0)] + ([("tiles", 0.1)] if shift == 0 else [])
                 for mode, penalty in variants:
                     r = _survival_run(work, data, f"{seed}-{shift:g}-{mode}-{penalty:g}",
@@ -171,11 +171,13 @@ def render(section: str, rows: list[dict], meta: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from automl.survival.settings import DemoSettings
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("section", choices=["tabular", "cohort", "reading"])
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--patients", type=int, default=48)
+    p.add_argument("--patients", type=int, default=DemoSettings.defaults()["patients"])
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--shift", type=float, default=40.0)
     args = p.parse_args(argv)

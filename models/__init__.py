@@ -4,7 +4,7 @@ No data loading and no training loops live here (imports point models <- automl 
 Exports load on first use, so specs and cost counting work without importing TensorFlow,
 which lets the CLI reject bad input in well under a second.
 """
-import importlib
+from models.lazy import lazy_exports
 
 _EXPORTS = {
     "build_model": "models.builder",
@@ -27,8 +27,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'models' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

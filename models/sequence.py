@@ -15,11 +15,12 @@ from models.spec import SpecError
 
 CELLS = ("dmu", "lstm", "gru", "rnn", "rhn")
 DEEP_CELLS = ("dmu", "rhn")
+DEFAULT_CELL = "dmu"  # seed 000's own layer
 
 
 @dataclass
 class SequenceSpec:
-    cell: str = "dmu"
+    cell: str = DEFAULT_CELL
     units: int = 32
     layers: int = 1
     depth: int = 1

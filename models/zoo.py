@@ -93,6 +93,16 @@ ARCHITECTURES = {
 }
 
 
+# The ResNets ResBuilder can start from (resbuilder.start).
+START_NETS = ("rb-0net", "rb-r18", "rb-r18-cifar")
+
+
+def start_net(name: str, pooling_stages: int) -> ResNetSpec:
+    """ResBuilder's start net `name`: RB-0Net with `pooling_stages` pooling stages; the R18s
+    have their own stages."""
+    return rb_0net(pooling_stages=pooling_stages) if name == "rb-0net" else ARCHITECTURES[name]()
+
+
 def get_spec(name_or_path: str) -> ResNetSpec | ConvNetSpec:
     """A named architecture, or a spec JSON file."""
     if name_or_path in ARCHITECTURES:

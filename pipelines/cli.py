@@ -17,22 +17,18 @@ from automl.errors import ConfigError, UsageError, exit_code
 from automl.evolution.settings import SPACES
 from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS
 from automl.survival.settings import MODES as SURVIVAL_MODES
+from automl.strategies import DEFAULT_STRATEGY, DESCRIPTIONS, KERAS_TUNERS
 from automl.training_settings import OPTIMIZERS
 from models.sequence import CELLS
 from models.zoo import ARCHITECTURES
 from pipelines import config as configs
 from pipelines.runs import check_budget, resolve_run
 
-SEARCH_STRATEGIES = {  # kept here, light, so --help needs no TensorFlow; see pipelines.search
-    "resbuilder": "ResBuilder: grow by near-identity blocks, prune with LayerLasso, resize with MorphNet (default)",
-    "morphnet": "MorphNet steps only, no insertion or removal (the thesis' ablation)",
-    "fixed": "train the given architecture (--arch, default ResNet-18) as it is: the fixed-net baseline",
-    "evolution": "Lamarckian evolution with weight inheritance on Keras Tuner, serial or distributed "
-                 "(KERASTUNER_* variables); tune with --set evolution.KEY=VALUE",
-    "random": "Keras Tuner's random search over the conv or recurrent space (--set tuner.KEY=VALUE)",
-    "bayesian": "Keras Tuner's Bayesian optimisation (Gaussian process) over the same spaces",
-    "hyperband": "Keras Tuner's Hyperband over the same spaces",
-}
+# The library's strategies, and the command line's own baseline.
+SEARCH_STRATEGIES = {**DESCRIPTIONS, "fixed": "train the given architecture (--arch, default ResNet-18) as it is: "
+                                              "the fixed-net baseline"}
+STRATEGY_FLAGS = {"evolution": " (tune with --set evolution.KEY=VALUE, distribute with KERASTUNER_* variables)",
+                  **{name: " (tune with --set tuner.KEY=VALUE)" for name in KERAS_TUNERS}}
 
 
 class Parser(argparse.ArgumentParser):
@@ -100,10 +96,10 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("search", help="search for an architecture",
                        description="Search for an architecture. Strategies: " +
-                                   "; ".join(f"{k}: {v}" for k, v in SEARCH_STRATEGIES.items()))
+                                   "; ".join(f"{k}: {v}{STRATEGY_FLAGS.get(k, '')}" for k, v in SEARCH_STRATEGIES.items()))
     _run_flags(p)
     p.add_argument("--strategy", choices=list(SEARCH_STRATEGIES), default=None,
-                   help="search strategy (default: resbuilder)")
+                   help=f"search strategy (default: {DEFAULT_STRATEGY})")
     p.add_argument("--space", choices=SPACES, default=None,
                    help="search space of evolution, random, bayesian and hyperband (default: conv for images, "
                         "recurrent for sequence datasets: cell, width, depth, gate bias, learning-rate rule)")

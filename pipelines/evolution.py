@@ -39,9 +39,7 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
 
 def recurrent_start(cfg) -> dict:
     """The recurrent space's first genome: the configured model.* settings."""
-    m = cfg.model
-    return {"cell": m.cell or "dmu", "units": m.units, "layers": m.layers, "depth": m.depth,
-            "gate_bias": m.gate_bias, "lr_rule": m.lr_rule}
+    return cfg.model.sequence_genome()
 
 
 def resolve_space(name: str, sequential: bool) -> str:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 from automl.errors import UsageError
-from automl.resbuilder.api import STRATEGIES as RESBUILDER_STRATEGIES
 from automl.training_settings import GRADIENT_OPTIMIZERS, lr_rule_refusal
-from automl.tuner_settings import STRATEGIES as KERAS_TUNERS
+from automl.strategies import DEFAULT_STRATEGY, KERAS_TUNERS, RESBUILDER_STRATEGIES
 from models.sequence import CELLS
 from pipelines import config as configs
 from pipelines.population import arch_name, is_population
@@ -41,7 +40,7 @@ def resolve_run(args, command: str):
             if run.meta().get("strategy") != "evolution":
                 raise UsageError(f"{run.path} is not an evolution search; only --strategy evolution runs distributed")
             return run, configs.run_config(run, command)
-        if not args.resume and (args.strategy or "resbuilder") != "evolution":
+        if not args.resume and (args.strategy or DEFAULT_STRATEGY) != "evolution":
             raise UsageError("KERASTUNER_* variables are set, but only --strategy evolution runs distributed")
 
     check_budget(args.budget)
@@ -87,7 +86,7 @@ def resolve_run(args, command: str):
     out = args.out or RunDir.default_path(command, cfg.dataset)
     run = RunDir.create(out, command, configs.to_dict(cfg))
     if command == "search":
-        run.update_meta(strategy=args.strategy or "resbuilder", preset=preset)
+        run.update_meta(strategy=args.strategy or DEFAULT_STRATEGY, preset=preset)
     return run, cfg
 
 
@@ -103,12 +102,12 @@ def check_model_fits_data(cfg, args, command: str, sequential: bool) -> None:
     if command == "search" and is_population(cfg.train.optimizer):
         raise UsageError(f"optimizer {cfg.train.optimizer} is a population optimizer for `automl train`; "
                          f"`automl search` trains its candidates with {', '.join(GRADIENT_OPTIMIZERS)}")
-    if sequential and cfg.model.lr_rule and (cfg.model.cell or "dmu") == "dmu" \
+    if sequential and cfg.model.lr_rule and cfg.model.sequence_cell == "dmu" \
             and cfg.train.optimizer in GRADIENT_OPTIMIZERS and lr_rule_refusal(cfg.train.optimizer):
         raise UsageError(lr_rule_refusal(cfg.train.optimizer))
     if command != "search":
         return
-    strategy = getattr(args, "strategy", None) or "resbuilder"
+    strategy = getattr(args, "strategy", None) or DEFAULT_STRATEGY
     if sequential and strategy in RESBUILDER_STRATEGIES:
         raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but --strategy {strategy} grows image "
                          "ResNets; search recurrent models with --strategy evolution, random, bayesian or hyperband")

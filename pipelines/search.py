@@ -6,7 +6,7 @@ from automl.budget import Deadline
 from automl.data import ImageDataset
 from automl.resbuilder.api import ResBuilder
 from automl.rundir import RunDir
-from automl.tuner_settings import STRATEGIES as KERAS_TUNERS
+from automl.strategies import KERAS_TUNERS
 from pipelines.console import already_complete, printer
 from pipelines.datasets import load_dataset
 from pipelines.train import run_training

@@ -191,5 +191,5 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
 
 def sequence_spec(model_cfg) -> SequenceSpec:
     m = model_cfg
-    return SequenceSpec(cell=m.cell or "dmu", units=m.units, layers=m.layers, depth=m.depth, hidden=m.hidden,
-                        gate_bias=m.gate_bias, name=f"{m.cell or 'dmu'}-{m.units}x{m.depth}")
+    return SequenceSpec(cell=m.sequence_cell, units=m.units, layers=m.layers, depth=m.depth, hidden=m.hidden,
+                        gate_bias=m.gate_bias, name=f"{m.sequence_cell}-{m.units}x{m.depth}")

@@ -68,3 +68,21 @@ def load_script(name: str, path):
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def evolution_oracle(space, project_dir=None, *, seed: int = 0, deadline=None, minimize_loss: bool = False,
+                     chief: bool | None = None, **settings):
+    """An EvolutionOracle driven by hand: `settings` are EvolutionSettings' arguments, built in
+    `project_dir` when one is given. Worker timeouts are off (as on a worker, chief=False) unless
+    `worker_timeout` is given."""
+    from automl.evolution.oracle import EvolutionOracle
+    from automl.evolution.settings import EvolutionSettings
+
+    oracle = EvolutionOracle(space, EvolutionSettings(**{"heartbeat": 0.1, **settings}), seed=seed,
+                             minimize_loss=minimize_loss,
+                             chief="worker_timeout" in settings if chief is None else chief)
+    if deadline is not None:
+        oracle.deadline = deadline
+    if project_dir is not None:
+        oracle._set_project_dir(str(project_dir), "evo")
+    return oracle

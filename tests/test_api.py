@@ -161,10 +161,37 @@ def test_automl_search_returns_the_trained_best_and_its_run_directory(tmp_path):
     (lambda: automl.ModelSettings(depth=0), "depth"),
     (lambda: automl.ModelSettings(hidden=-1), "hidden"),
     (lambda: automl.ResBuilder().search(np.zeros((8, 8, 8)), np.arange(8) % 2, batch_size=0), "batch_size"),
+    (lambda: automl.LEEA().fit(None, ([0.0], [0]), ([0.0], [0]), epochs=0), "epochs"),
 ])
 def test_a_bad_argument_names_itself_and_the_value_received(make, argument):
     with pytest.raises(ValueError, match=rf"argument `{argument}` must be .*Received: {argument}="):
         make()
+
+
+def test_the_engine_classes_default_to_the_settings_defaults():
+    """One default per parameter: the Keras-style classes and the engine read the settings'."""
+    import inspect
+
+    from automl.evolution.recurrent_space import RecurrentSpace
+    import automl.survival
+    from automl.survival.cohort import write_cohort
+
+    phs, config = automl.PhsSettings(), automl.PortHamiltonian().get_config()
+    assert (config["learning_rate"], config["mass"], config["friction"], config["discretization"]) == \
+        pytest.approx((phs.learning_rate, phs.mass, phs.friction, phs.discretization))
+    braking = automl.GoalOrientedBraking()
+    assert (braking.goal, braking.factor, braking.goal_mode, braking.monitor) == \
+        (phs.brake_goal, phs.brake_factor, phs.brake_mode, phs.monitor)
+    evolution, tuner = automl.EvolutionSettings(), automl.TunerSettings()
+    assert (tuner.epochs, tuner.batch_size, tuner.learning_rate) == \
+        (evolution.epochs_per_trial, evolution.batch_size, evolution.learning_rate)
+    demo, cohort = automl.survival.DemoSettings(), inspect.signature(write_cohort).parameters
+    assert (cohort["patients"].default, list(cohort["size_hw"].default), cohort["mpp"].default) == \
+        (demo.patients, demo.size, demo.mpp)
+    model = automl.ModelSettings()
+    assert RecurrentSpace().start == RecurrentSpace.canonical(model.sequence_genome())
+    assert RecurrentSpace(start={"cell": "lstm", "units": 8}).start == \
+        {**model.sequence_genome(), "cell": "lstm", "units": 8, "depth": model.depth * model.layers, "layers": 1}
 
 
 def test_explicit_arguments_win_over_the_preset_and_the_rest_keep_it():

@@ -10,7 +10,7 @@ import pytest
 from automl.budget import Deadline, parse_duration
 from automl.callbacks import Checkpointer, StopAtDeadline
 from automl.export import export_run
-from conftest import read_jsonl
+from conftest import evolution_oracle, read_jsonl
 from pipelines.cli import main
 
 
@@ -72,11 +72,9 @@ def test_training_stops_at_the_batch_boundary_and_the_cut_epoch_never_competes(t
 
 
 def test_a_cut_trial_is_recorded_but_never_a_parent_or_the_best(tmp_path):
-    from automl.evolution.oracle import EvolutionOracle
     from automl.evolution.space import ConvStackSpace
 
-    oracle = EvolutionOracle(ConvStackSpace(), budget_epochs=40, epochs_per_trial=4, niching_probability=0.0)
-    oracle._set_project_dir(str(tmp_path), "evo")
+    oracle = evolution_oracle(ConvStackSpace(), tmp_path, budget_epochs=40, epochs_per_trial=4, niching_probability=0.0)
     for score, cut, trained in ((0.2, 0, 0), (0.5, 0, 4), (0.99, 1, 1), (0.6, 0, 4)):
         trial = oracle.create_trial("tuner0")
         oracle.update_trial(trial.trial_id, {"val_accuracy": score, "flops": 1.0, "cut": float(cut),

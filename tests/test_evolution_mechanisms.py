@@ -12,7 +12,7 @@ import pytest
 
 from automl.budget import Deadline
 from automl.evolution.inherit import inherit
-from automl.evolution.oracle import EvolutionOracle
+from conftest import evolution_oracle
 from automl.evolution.pareto import crowding, dominates, fronts, nsga_keys
 from automl.evolution.space import NOTHING, NOVELTY_DRAWS, ConvStackSpace, compose
 from models import build_model
@@ -24,9 +24,7 @@ INF = math.inf
 def make_oracle(tmp_path, **kw):
     settings = dict(budget_epochs=96, epochs_per_trial=4, seed=5, niching_probability=0.0)  # 2-digit trial ids
     settings.update(kw)
-    oracle = EvolutionOracle(SPACE, **settings)
-    oracle._set_project_dir(str(tmp_path), "evo")
-    return oracle
+    return evolution_oracle(SPACE, tmp_path, **settings)
 
 
 def finish(oracle, trial, score, flops=1000.0, **metrics):
@@ -117,7 +115,7 @@ PARETO_KEYS = {"00": (0, -INF), "01": (0, -2.0), "02": (1, -INF), "03": (0, -INF
 
 
 def test_the_pareto_tournament_ranks_the_whole_population_and_takes_rank_then_crowding(tmp_path):
-    oracle = make_oracle(tmp_path, mode="population", population_size=4, tournament_size=2, objective_kind="pareto")
+    oracle = make_oracle(tmp_path, mode="population", population_size=4, tournament_size=2, objective="pareto")
     points = list(PARETO_POINTS.values())
     run_trials(oracle, [p[0] for p in points], [p[1] for p in points])
     assert nsga_keys(points) == list(PARETO_KEYS.values())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from automl.evolution.inherit import inherit
-from automl.evolution.oracle import EvolutionOracle
+from conftest import evolution_oracle
 from automl.evolution.pareto import crowding, fronts, nsga_keys
 from automl.evolution.space import CHANNELS, ConvStackSpace, ResidualSpace
 from models import build_model
@@ -202,9 +202,7 @@ def test_residual_space_inherits_by_name_and_inserts_near_identity_blocks():
 def make_oracle(tmp_path, **kw):
     settings = dict(budget_epochs=20, epochs_per_trial=4, seed=3)
     settings.update(kw)
-    oracle = EvolutionOracle(SPACE, **settings)
-    oracle._set_project_dir(str(tmp_path), "evo")
-    return oracle
+    return evolution_oracle(SPACE, tmp_path, **settings)
 
 
 def finish(oracle, trial, score, flops=1000.0):
@@ -310,6 +308,17 @@ def test_a_result_of_a_trial_reclaimed_from_a_dead_worker_is_dropped(tmp_path, m
     oracle.end_trial(stale)                                         # the dead worker's late answer: ignored
     assert oracle.end_order.count(first.trial_id) == 1
     assert "w0" not in oracle.tuner_ids
+
+
+def test_only_the_chief_times_out_a_silent_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "w1")
+    oracle = make_oracle(tmp_path, mode="population", population_size=2, tournament_size=1, worker_timeout=0.2,
+                         chief=False)
+    first = oracle.create_trial("w0")
+    oracle._heard[first.trial_id] -= 10
+    assert oracle.create_trial("w1").trial_id != first.trial_id    # a worker's oracle keeps w0's trial
 
 
 def test_pareto_ranking():

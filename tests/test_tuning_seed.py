@@ -3,6 +3,7 @@ default seed 0 included (Keras Tuner reads seed 0 as "no seed" and draws a rando
 import automl
 from automl.evolution.space import ConvStackSpace
 from automl.seeds import keras_tuner_seed
+from conftest import evolution_oracle
 
 
 def _first_draws(directory, seed, n=3):
@@ -28,7 +29,5 @@ def test_the_same_seed_draws_the_same_trials_seed_zero_included(tmp_path):
 def test_the_evolution_oracle_is_seeded_by_our_seed_zero_included():
     """The evolution's draws come from np.random.default_rng([oracle.seed, trial]): a random
     oracle seed would make every run, and every resume, draw other children."""
-    from automl.evolution.oracle import EvolutionOracle
-
-    seeds = [EvolutionOracle(ConvStackSpace(), seed=s).seed for s in (0, 0, 5)]
+    seeds = [evolution_oracle(ConvStackSpace(), seed=s).seed for s in (0, 0, 5)]
     assert seeds == [1, 1, 6]

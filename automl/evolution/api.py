@@ -56,7 +56,7 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
     Args:
         preset: None (the defaults below, a short schedule for a CPU), "quick" (the same) or "thesis".
         resbuilder: the residual space's start net and inserted-block initialisation (an automl.ResBuilderSettings, or a dict of its arguments); only `space="residual"` uses it.
-        recurrent_start: the recurrent space's first genome ({"cell", "units", "layers", "depth", "gate_bias", "lr_rule"}); None: a DMU of the narrowest width in the space (4 units), depth 2, gate bias 3, with the learning-rate rule.
+        recurrent_start: the recurrent space's first genome ({"cell", "units", "layers", "depth", "gate_bias", "lr_rule"}); None or missing keys: automl.ModelSettings' defaults (the sequence net `automl train` trains).
         regression: True for a regression task (the fitness is the validation MSE, lower better); the command line sets it for sequence regression tasks.
     """
 
@@ -74,13 +74,8 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
         self.clear(self.run_directory)
         space = make_space("conv" if self.space == "auto" else self.space, self.resbuilder.start_pooling_stages,
                            self.max_channels, recurrent_start, self.max_units)
-        oracle = EvolutionOracle(
-            space, mode=self.mode, objective_kind=self.objective, budget_epochs=self.budget_epochs,
-            epochs_per_trial=self.epochs_per_trial, inheritance=self.inheritance,
-            niching_probability=self.niching_probability, niching_steps=self.niching_steps,
-            population_size=self.population_size, tournament_size=self.tournament_size, checkpoints=self.checkpoints,
-            worker_timeout=self.worker_timeout if dist_utils.is_chief_oracle() else 0.0, seed=self.seed,
-            final_epochs=self.final_epochs, minimize_loss=regression)
+        oracle = EvolutionOracle(space, EvolutionSettings.of(self), seed=self.seed, minimize_loss=regression,
+                                 chief=dist_utils.is_chief_oracle())
         EvolutionTuner.__init__(self, oracle, space, learning_rate=self.learning_rate, seed=self.seed,
                                 near_identity=self.resbuilder.init_mean_abs, heartbeat=self.heartbeat, say=self.say,
                                 directory=str(self.run_directory), project_name=PROJECT, overwrite=False)

@@ -27,6 +27,7 @@ from keras_tuner.src.engine import trial as trial_module
 
 from automl.budget import Deadline
 from automl.evolution.pareto import nsga_keys
+from automl.evolution.settings import EvolutionSettings
 from automl.evolution.space import Space
 from automl.seeds import keras_tuner_seed
 
@@ -35,28 +36,25 @@ OBJECTIVE = "val_accuracy"
 
 
 class EvolutionOracle(kt.Oracle):
-    def __init__(self, space: Space, mode: str = "one_plus_one", objective_kind: str = "accuracy",
-                 budget_epochs: int = 512, epochs_per_trial: int = 4, inheritance: bool = True,
-                 niching_probability: float = 0.1, niching_steps: int = 5, population_size: int = 16,
-                 tournament_size: int = 4, checkpoints: tuple[int, ...] = (), worker_timeout: float = 0.0,
-                 seed: int = 0, on_trial_end: Callable | None = None, deadline: Deadline | None = None,
-                 final_epochs: int = 0, minimize_loss: bool = False, **kwargs):
-        """The settings as automl.EvolutionSettings validated them (its rules are not repeated
-        here). `minimize_loss`: the fitness is the validation loss, lower better (regression
-        tasks); otherwise validation accuracy (seed 001 eq. 7.7)."""
-        self.space, self.mode, self.objective_kind = space, mode, objective_kind
-        self.budget_epochs, self.epochs_per_trial = budget_epochs, epochs_per_trial
-        self.inheritance = inheritance
-        self.niching_probability, self.niching_steps = niching_probability, niching_steps
-        self.population_size, self.tournament_size = population_size, tournament_size
-        self.checkpoints = sorted(checkpoints)
-        self.worker_timeout = worker_timeout
-        self.on_trial_end = on_trial_end
-        self.deadline, self.final_epochs = deadline or Deadline(), final_epochs
+    def __init__(self, space: Space, settings: EvolutionSettings, *, seed: int, minimize_loss: bool = False,
+                 chief: bool = True, **kwargs):
+        """The search's `settings` as automl.EvolutionSettings validated them (nothing is
+        defaulted or checked again here). `minimize_loss`: the fitness is the validation loss,
+        lower better (regression tasks); otherwise validation accuracy (seed 001 eq. 7.7).
+        `chief`: False on a distributed worker, which never times out other workers' trials."""
+        self.space, self.mode, self.objective_kind = space, settings.mode, settings.objective
+        self.budget_epochs, self.epochs_per_trial = settings.budget_epochs, settings.epochs_per_trial
+        self.inheritance = settings.inheritance
+        self.niching_probability, self.niching_steps = settings.niching_probability, settings.niching_steps
+        self.population_size, self.tournament_size = settings.population_size, settings.tournament_size
+        self.checkpoints = sorted(settings.checkpoints)
+        self.worker_timeout = settings.worker_timeout if chief else 0.0
+        self.on_trial_end: Callable | None = None  # set by the search that runs this oracle
+        self.deadline, self.final_epochs = Deadline(), settings.final_epochs
         self._heard: dict[str, float] = {}  # trial id -> last heartbeat (chief only; not state)
         self._tuner_seen: dict[str, float] = {}
         # Trial ids are zero-padded to len(str(max_trials)); the budget, not max_trials, stops the search.
-        max_trials = budget_epochs // max(epochs_per_trial, 1) + population_size + 1
+        max_trials = self.budget_epochs // max(self.epochs_per_trial, 1) + self.population_size + 1
         self.minimize_loss = minimize_loss
         objective = kt.Objective("val_loss", "min") if minimize_loss else kt.Objective(OBJECTIVE, "max")
         super().__init__(objective=objective, max_trials=max_trials, seed=keras_tuner_seed(seed),

@@ -16,11 +16,13 @@ import numpy as np
 
 from automl.evolution.settings import UNITS
 from automl.evolution.space import NOTHING, Mutation, Space
+from automl.model_settings import ModelSettings
 from models.sequence import CELLS, DEEP_CELLS, SequenceSpec
 
 DEPTHS = (1, 2, 3, 5, 10)
 STACKED = (1, 2, 3)   # LSTM/GRU/RNN layers, and DMU/RHN blocks
 GATE_BIASES = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+DEFAULT_START = ModelSettings().sequence_genome()  # the start without one: `automl train`'s default sequence net
 MUTATION_WEIGHTS = {"change_cell": 2, "add_units": 2, "remove_units": 2, "deeper": 2, "shallower": 2,
                     "add_layer": 1, "remove_layer": 1, "change_gate_bias": 1, "toggle_lr_rule": 1}
 
@@ -43,15 +45,14 @@ class RecurrentSpace(Space):
         self.units = tuple(u for u in UNITS if u <= max_units)
         if not self.units:
             raise ValueError(f"max_units {max_units} is below the smallest width {UNITS[0]}")
-        self.start = self.canonical(start or {"cell": "dmu", "units": self.units[0], "layers": 1, "depth": 2,
-                                              "gate_bias": 3.0, "lr_rule": True})
+        self.start = self.canonical(start or DEFAULT_START)
         SequenceSpec(**self._spec_fields(self.start)).validate()  # a bad start fails here, not in a trial
 
     @staticmethod
     def canonical(genome: dict) -> dict:
-        g = {"cell": str(genome["cell"]), "units": int(genome["units"]), "layers": int(genome.get("layers", 1)),
-             "depth": int(genome.get("depth", 1)), "gate_bias": float(genome.get("gate_bias", 3.0)),
-             "lr_rule": bool(genome.get("lr_rule", True))}
+        genome = {**DEFAULT_START, **genome}  # a partial genome: the rest as `model.*` defaults
+        g = {"cell": str(genome["cell"]), "units": int(genome["units"]), "layers": int(genome["layers"]),
+             "depth": int(genome["depth"]), "gate_bias": float(genome["gate_bias"]), "lr_rule": bool(genome["lr_rule"])}
         if g["cell"] not in DEEP_CELLS:  # one spelling: a stack of LSTMs is depth, not layers
             g["depth"], g["layers"] = g["depth"] * g["layers"], 1
         return g
@@ -142,7 +143,7 @@ class RecurrentSpace(Space):
             stacked = hp.Choice("stacked_layers", list(STACKED))
         with hp.conditional_scope("cell", ["dmu"]):
             gate_bias = hp.Choice("gate_bias", list(GATE_BIASES), default=self.start["gate_bias"])
-            rule = hp.Boolean("lr_rule", default=True)
+            rule = hp.Boolean("lr_rule", default=self.start["lr_rule"])
         if cell in DEEP_CELLS:
             genome.update(depth=depth, layers=layers)
         else:

@@ -34,9 +34,11 @@ Status = trial_module.TrialStatus
 class EvolutionTuner(kt.Tuner):
     """The trial loop of the evolution (automl.Evolution is the public class built on it)."""
 
-    def __init__(self, oracle, space: Space, learning_rate: float = 1e-3, seed: int = 0, near_identity: float = 1e-2,
-                 heartbeat: float = 0.0, idle_wait: float = 1.0, say: Callable[[str], None] = print,
+    def __init__(self, oracle, space: Space, *, learning_rate: float, seed: int, near_identity: float,
+                 heartbeat: float, idle_wait: float = 1.0, say: Callable[[str], None] = print,
                  epoch_callbacks: Callable[[str, int], list] | None = None, **kwargs):
+        """`learning_rate`, `seed`, `near_identity` and `heartbeat` as the public class's settings
+        hold them (EvolutionSettings, SearchRun, ResBuilderSettings.init_mean_abs)."""
         self.search_space = space
         self.learning_rate, self.seed, self.near_identity = learning_rate, seed, near_identity
         self.heartbeat, self.idle_wait, self.progress = heartbeat, idle_wait, say

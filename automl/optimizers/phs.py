@@ -23,17 +23,34 @@ import sys
 import keras
 from keras import ops
 
-from automl.training_settings import check_braking, check_port_hamiltonian
+from automl.training_settings import PhsSettings, check_braking, check_port_hamiltonian
+
+_DEFAULT = PhsSettings.defaults()  # one set of defaults: the config section `training.phs`
 
 
 @keras.saving.register_keras_serializable(package="automl")
 class PortHamiltonian(keras.optimizers.Optimizer):
+    """A Keras optimizer that trains as a heavy ball with friction (seed 002 Ch. 3).
+
+    Its defaults are `PhsSettings`' (seed 002 Table 3.2's best FashionMNIST row). Brake it with
+    the `GoalOrientedBraking` callback.
+
+    Args:
+        learning_rate: the step α (a float or a Keras learning-rate schedule).
+        mass: the mass m, > 0.
+        friction: the friction γ before braking, >= 0.
+        discretization: "semi_implicit" (stable for any αγ/m) or "explicit", eq. (3.2) as
+            printed, which diverges once αγ/m > 2 (reference ambiguity 15).
+        name: the optimizer's name.
+        **kwargs: Keras' common optimizer arguments (clipnorm, weight_decay, ...).
+    """
+
     def __init__(
         self,
-        learning_rate=0.001,
-        mass: float = 1.0,
-        friction: float = 0.1,
-        discretization: str = "semi_implicit",
+        learning_rate=_DEFAULT["learning_rate"],
+        mass: float = _DEFAULT["mass"],
+        friction: float = _DEFAULT["friction"],
+        discretization: str = _DEFAULT["discretization"],
         name: str = "port_hamiltonian",
         **kwargs,
     ):
@@ -92,6 +109,15 @@ class PortHamiltonian(keras.optimizers.Optimizer):
 class GoalOrientedBraking(keras.callbacks.Callback):
     """Brakes a PortHamiltonian optimizer once the monitored training loss reaches the goal.
 
+    Args:
+        goal: the loss (absolute) or the fraction of the first loss gone (relative) at which to brake.
+        factor: the friction's factor at braking, > 0.
+        goal_mode: "absolute" or "relative" (below).
+        monitor: "running" or "epoch" (below).
+        stream: where the braking message is written (None: standard error; False: nowhere).
+
+    Defaults are `PhsSettings`' brake_goal, brake_factor, brake_mode and monitor.
+
     goal_mode "absolute": brake when loss <= goal (reference ambiguity 17's best reading of the
     tables' "breaking at c"); "relative": brake when loss <= (1 - goal) * L0, a fractional
     reduction of the initial loss L0 (the first batch's loss). monitor "running": Keras' running
@@ -99,8 +125,8 @@ class GoalOrientedBraking(keras.callbacks.Callback):
     checked at the end of each epoch.
     """
 
-    def __init__(self, goal: float, factor: float, goal_mode: str = "absolute",
-                 monitor: str = "running", stream=None):
+    def __init__(self, goal: float = _DEFAULT["brake_goal"], factor: float = _DEFAULT["brake_factor"],
+                 goal_mode: str = _DEFAULT["brake_mode"], monitor: str = _DEFAULT["monitor"], stream=None):
         super().__init__()
         check_braking("GoalOrientedBraking", goal, factor, goal_mode, monitor)  # the rules PhsSettings applies
         self.goal, self.factor, self.goal_mode, self.monitor = goal, factor, goal_mode, monitor

@@ -31,6 +31,9 @@ from automl.io import atomic_save_model, atomic_write_bytes
 from automl.population.engine import BYTES, MB, PopulationEngine
 from automl.population_settings import BatchSettings, FitSettings, PopulationRunSettings
 from automl.settings import ArgumentError, Settings, merged_args_doc, merged_signature, split_keywords
+from automl.training_settings import TrainingSettings
+
+_EPOCHS = TrainingSettings.defaults()["epochs"]  # the default of `train.epochs`
 
 
 class PopulationOptimizer(abc.ABC):
@@ -49,17 +52,21 @@ class PopulationOptimizer(abc.ABC):
 
     def __init__(self, **kwargs):
         own, run, fit = split_keywords(kwargs, self.settings_class, PopulationRunSettings, FitSettings)
-        try:
-            self.settings = self.settings_class(**own)
-            run, fit = PopulationRunSettings(**run), FitSettings(**fit)
-        except ArgumentError as e:  # named after the class the caller called, not the settings class
-            raise ArgumentError(type(self).__name__, e.argument, e.value, e.expected) from None
+        self.settings = self.validated(self.settings_class, own)
+        run, fit = self.validated(PopulationRunSettings, run), self.validated(FitSettings, fit)
         self.batch_size, self.memory_mb, self.seed = self.settings.batch_size, run.memory_mb, fit.seed
         self.validation_candidates = run.validation_candidates
         self.checkpoint_seconds, self.jit = run.checkpoint_seconds, run.jit
         self.validation_every = fit.validation_every
         self.state: dict = {}
         self.notes: list[str] = []
+
+    def validated(self, settings_class: type[Settings], values: dict) -> Settings:
+        """`settings_class(**values)`, its errors named after the class the caller called."""
+        try:
+            return settings_class(**values)
+        except ArgumentError as e:
+            raise ArgumentError(type(self).__name__, e.argument, e.value, e.expected) from None
 
     def check(self, argument: str, value, ok: bool, expected: str) -> None:
         """A rule of an argument the class itself takes (not one of its settings)."""
@@ -119,24 +126,33 @@ class PopulationOptimizer(abc.ABC):
     def available_for_evaluation(self, engine: PopulationEngine) -> int:
         return max(self.memory_bytes - self.state_bytes(engine.size), 1)
 
-    def fit(self, model: keras.Model, train, validation, epochs: int = 20, task: str | None = None,
+    def fit(self, model: keras.Model, train, validation, epochs: int = _EPOCHS, task: str | None = None,
             checkpoint_dir=None, best_path=None, deadline=None, callback=None) -> dict:
         """Train `model`'s weights on `train` = (x, y), choosing on `validation` = (x, y).
 
-        The model ends with the weights of the best validated member. `checkpoint_dir` makes the
-        run resumable (call fit again with the same arguments after a kill); `best_path` receives
-        the best model (.keras) whenever it improves; `deadline` (automl.budget.Deadline) stops at
-        a generation boundary; `callback(record)` sees each epoch's record. Returns the state:
-        history, epochs, best epoch, seconds, finished.
+        The model ends with the weights of the best validated member.
+
+        Args:
+            model: a built Keras model; its current weights seed the population.
+            train: (x, y) numpy arrays to train on.
+            validation: (x, y) numpy arrays the candidates are chosen on.
+            epochs: passes over `train` (default: `train.epochs`' default); an integer >= 1.
+            task: "classification" or "regression" (default: regression for float labels).
+            checkpoint_dir: a folder that makes the run resumable: call fit again with the same arguments after a kill.
+            best_path: a .keras path that receives the best model whenever it improves.
+            deadline: an automl.budget.Deadline; the run stops at a generation boundary when it expires.
+            callback: called with each epoch's record.
+
+        Returns:
+            The state: history, epochs, best epoch, seconds, finished.
         """
         x, y = (np.asarray(a) for a in train)
         xv, yv = (np.asarray(a) for a in validation)
         if len(x) == 0 or len(xv) == 0:
             raise ValueError("population training needs a non-empty training and validation split")
-        if epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        self.validated(TrainingSettings, {"epochs": epochs})  # the rule of `train.epochs`
         task = task or ("regression" if np.issubdtype(y.dtype, np.floating) else "classification")
-        engine = PopulationEngine(model, task, self.memory_mb, self.jit)
+        engine = PopulationEngine(model, task, memory_mb=self.memory_mb, jit=self.jit)
         self._check_fits(engine, len(xv))
         monitor_max = task == "classification"
         steps = self.steps_per_epoch(len(x))

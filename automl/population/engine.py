@@ -22,9 +22,11 @@ from keras import ops
 from automl.errors import MemoryBudgetError
 from automl.population.backend import compile_function, grouped_conv_differentiable, on_accelerator, value_and_grad_sum
 from automl.population.folded import FoldedForward
+from automl.population_settings import PopulationRunSettings
 
 BYTES = 4  # float32
 MB = 1 << 20
+_RUN = PopulationRunSettings.defaults()  # memory_mb and jit default as `population.memory_mb`, `.jit`
 
 
 class WeightTable:
@@ -109,8 +111,8 @@ class PopulationEngine:
     CACHE_MB = 8
     MAX_SLICES = 32  # each slice is traced into the graph: bound its size
 
-    def __init__(self, model: keras.Model, task: str = "classification", memory_mb: float = 2048,
-                 jit: bool = False, folded: bool = True, cache_mb: float | None = None):
+    def __init__(self, model: keras.Model, task: str = "classification", memory_mb: float = _RUN["memory_mb"],
+                 jit: bool = _RUN["jit"], folded: bool = True, cache_mb: float | None = None):
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be classification or regression, not {task!r}")
         self.model, self.task, self.jit = model, task, jit

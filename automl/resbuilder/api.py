@@ -21,9 +21,9 @@ from automl.formats import DEFAULT_FORMATS
 from automl.resbuilder.settings import ResBuilderSettings
 from automl.search_run import SearchRun
 from automl.settings import ArgumentError, merged_args_doc, merged_signature, split_keywords
+from automl.strategies import DEFAULT_STRATEGY, RESBUILDER_STRATEGIES
 from automl.training_settings import GRADIENT_OPTIMIZERS, TrainingSettings
 
-STRATEGIES = ("resbuilder", "morphnet")  # morphnet: MorphNet steps only, the thesis' ablation
 
 
 class ResBuilder(SearchRun, ResBuilderSettings):
@@ -44,12 +44,12 @@ class ResBuilder(SearchRun, ResBuilderSettings):
         training: how each architecture is trained: an automl.TrainingSettings, or a dict of its arguments (default: Adam 1e-3 with the thesis code's ReduceLROnPlateau).
     """
 
-    def __init__(self, *, preset: str | None = None, strategy: str = "resbuilder",
+    def __init__(self, *, preset: str | None = None, strategy: str = DEFAULT_STRATEGY,
                  training: TrainingSettings | dict | None = None, **kwargs):
         run, own = split_keywords({**ResBuilderSettings.preset(preset), **kwargs}, SearchRun, ResBuilderSettings)
         SearchRun.__init__(self, **run)
         ResBuilderSettings.__init__(self, **own)
-        self.check_choice("strategy", strategy, STRATEGIES)
+        self.check_choice("strategy", strategy, RESBUILDER_STRATEGIES)
         training = training if isinstance(training, TrainingSettings) else TrainingSettings(**(training or {}))
         self.check("training", training.optimizer, training.optimizer in GRADIENT_OPTIMIZERS,
                    f"a gradient optimizer ({', '.join(GRADIENT_OPTIMIZERS)})")

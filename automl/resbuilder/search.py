@@ -43,10 +43,11 @@ from automl.io import atomic_save_model, atomic_write_json
 from automl.resbuilder.growth import (blocks_to_remove, init_near_identity, insert_random_block, mean_abs_weights,
                                       remove_blocks)
 from automl.resbuilder.morph import Collapse, alive_channels, conv_groups, fit_to_budget, morph_widths, morphnet_penalty
-from automl.resbuilder.settings import START_NETS, ResBuilderSettings
+from automl.resbuilder.settings import ResBuilderSettings
 from automl.training import compile_classifier, schedule_callbacks
 from models import build_model, count, transfer_weights
 from models.spec import ResNetSpec
+from models.zoo import start_net
 
 VARIANTS = ("with_reg", "no_reg_wi", "no_reg_ri")
 FILL_SHARE = 0.1  # issue #18: no strategy leaves more than 10% of a budget unused
@@ -122,7 +123,7 @@ class ResBuilderCycle:
 
     # -- state ---------------------------------------------------------------------------
     def _fresh(self, seed: int) -> dict:
-        start = START_NETS[self.cfg.start](self.cfg.start_pooling_stages)
+        start = start_net(self.cfg.start, self.cfg.start_pooling_stages)
         # parent: the With-Reg training that the next step starts from ({"spec", "weights"}), or
         # None to train from scratch (at the start and after a MorphNet step).
         return {"spec": start.to_dict(), "parent": None, "m": 0, "t": 0, "step": 0,

@@ -7,15 +7,9 @@ from __future__ import annotations
 from typing import Literal
 
 from automl.settings import Settings, is_int, is_number
-from models.zoo import rb_0net, rb_r18
+from models.zoo import START_NETS
 
 LARGE_INPUT_PIXELS = 128  # seed 002: zeta_large for inputs of 128 pixels or more (Animals10 at 300 px)
-# The start nets by name, each built for RB-0Net's number of pooling stages.
-START_NETS = {
-    "rb-0net": lambda pooling_stages: rb_0net(pooling_stages=pooling_stages),
-    "rb-r18": lambda pooling_stages: rb_r18(),
-    "rb-r18-cifar": lambda pooling_stages: rb_r18(imagenet_stem=False),
-}
 
 
 class ResBuilderSettings(Settings):
@@ -49,13 +43,13 @@ class ResBuilderSettings(Settings):
         "thesis": {"insertions": 4, "morph_steps": 7, "epochs": 20, "zeta": 1e8, "fill_budget": False},
     }
 
-    def __init__(self, *, start: Literal[tuple(START_NETS)] = "rb-0net", start_pooling_stages: int = 2,
+    def __init__(self, *, start: Literal[START_NETS] = "rb-0net", start_pooling_stages: int = 2,
                  insertions: int = 3, morph_steps: int = 1, epochs: int = 12, layerlasso_momentum: bool = True,
                  momentum_gain: float = 0.015, lambda_morph: float = 1e-7, morph_threshold: float = 1e-2,
                  intensity: float = 1.0, zeta: float = 1e7, zeta_large: float = 1e9, lambda_lasso: float = 1e-8,
                  lasso_threshold: float = 1e-3, lambda_l2: float = 1e-5, init_mean_abs: float = 1e-2,
                  fill_budget: bool = True):
-        self.check_choice("start", start, tuple(START_NETS))
+        self.check_choice("start", start, START_NETS)
         for name, value, low in (("start_pooling_stages", start_pooling_stages, 0), ("insertions", insertions, 0),
                                  ("morph_steps", morph_steps, 1), ("epochs", epochs, 1)):
             self.check(name, value, is_int(value) and value >= low, f"an integer >= {low}")

@@ -15,7 +15,7 @@ compiled), `loss` (the Cox loss), `search` (Keras Tuner over the net's depth and
 
 Names load on first use: `import automl.survival` (and its settings) imports no TensorFlow.
 """
-import importlib
+from models.lazy import lazy_exports
 
 _EXPORTS = {
     "SurvivalAnalysis": "automl.survival.api",
@@ -33,12 +33,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'automl.survival' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from automl.survival.settings import DemoSettings
+
+_DEMO = DemoSettings.defaults()  # `survival.demo.*`: one set of defaults for the demo cohort
+
 PALE, DARK = np.array([236, 170, 205]), np.array([95, 40, 130])  # eosin-pink to hematoxylin-purple
 
 
@@ -46,10 +50,24 @@ def slide_image(z: float, size_hw, rng: np.random.Generator, cast: np.ndarray) -
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def write_cohort(directory: str | Path, patients: int = 40, size_hw=(1536, 2048), mpp: float = 0.5,
-                 seed: int = 0, shift: float = 0.0, second_slide: float = 0.25,
+def write_cohort(directory: str | Path, patients: int = _DEMO["patients"], size_hw=tuple(_DEMO["size"]),
+                 mpp: float = _DEMO["mpp"], seed: int = 0, shift: float = _DEMO["shift"], second_slide: float = 0.25,
                  censor_max: float = 1.5) -> Path:
-    """Slides in `directory/slides/`, the table in `directory/clinical.csv`; returns the table."""
+    """Writes a synthetic cohort: slides in `directory/slides/`, the table in `directory/clinical.csv`.
+
+    Args:
+        directory: the folder to write into (made if needed).
+        patients: the number of patients (DemoSettings.patients).
+        size_hw: each slide's (height, width) in pixels (DemoSettings.size).
+        mpp: the slides' µm per pixel (DemoSettings.mpp).
+        seed: the cohort's seed.
+        shift: source B's colour cast (DemoSettings.shift).
+        second_slide: the chance that a patient has a second slide.
+        censor_max: censoring times are uniform on [0, censor_max).
+
+    Returns:
+        The path of the table.
+    """
     directory = Path(directory)
     slides = directory / "slides"
     slides.mkdir(parents=True, exist_ok=True)
