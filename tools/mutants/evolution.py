@@ -71,9 +71,9 @@ MUTATIONS = [
          find="self.deadline.reserve = self.final_reserve()", replace="self.deadline.reserve = 0.0",
          tests=[M + "test_the_search_starts_no_trial_once_the_work_left_is_below_the_final_reserve"]),
     dict(id="evo-pipeline-final-epochs-dropped", mechanism="final-training reserve: the pipeline's settings",
-         what="default argument: the configured final epochs not passed", file="automl/evolution/api.py",
-         find="            final_epochs=self.final_epochs, minimize_loss=regression)",
-         replace="            minimize_loss=regression)",
+         what="the configured final epochs not read", file="automl/evolution/oracle.py",
+         find="self.deadline, self.final_epochs = Deadline(), settings.final_epochs",
+         replace="self.deadline, self.final_epochs = Deadline(), 0",
          tests=[M + "test_the_evolution_pipeline_hands_the_final_epochs_and_the_budget_to_the_oracle"]),
     # -- (1+1)-EA with niching (Algorithm 4) and epoch accounting --------------------------------------
     dict(id="evo-one-plus-one-ties", mechanism="(1+1)-EA: a child replaces the parent only if better (Alg. 4 l.9)",
