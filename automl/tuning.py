@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import math
 import time
 import warnings
 
@@ -102,6 +103,29 @@ def _checkpoints_without_optimizer():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         yield
+
+
+class _TrialStopper(StopAtDeadline):
+    """StopAtDeadline for one trial, on the search's own deadline: Keras Tuner deep-copies the
+    callbacks given to `search`, deadline included, so a stopper passed there would measure the
+    evaluation passes into a copy the oracle never reads. The epoch the deadline cuts short never
+    competes: its objective is made the worst value before Keras Tuner's callbacks that follow
+    (the best-epoch checkpoint, the trial's metrics) read it, so a trial's score and weights are
+    always those of a whole epoch."""
+
+    def __init__(self, deadline: Deadline, objective, final_passes: float):
+        super().__init__(deadline, final_passes=final_passes)
+        self.objective = objective
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.cut and logs is not None:
+            logs[self.objective.name] = -math.inf if self.objective.direction == "max" else math.inf
+
+
+def _scored(trial) -> bool:
+    """A trial with a whole epoch behind its score (see _TrialStopper)."""
+    return trial.score is not None and math.isfinite(trial.score)
 
 
 class _Oracle:
@@ -239,10 +263,10 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
                  f"validation {'sequences' if inputs.sequential else 'images'}; {self.search_space.name} space, "
                  f"{self._schedule()}")
         started = time.perf_counter()
-        stopper = StopAtDeadline(deadline, final_passes=1 + len(data.y_test) / max(len(data.y_val), 1))
+        self._final_passes = 1 + len(data.y_test) / max(len(data.y_val), 1)  # validation and test of the best
         with _checkpoints_without_optimizer():  # Hyperband continues trials from their checkpoints
             kt.Tuner.search(self, inputs.train, validation_data=inputs.val, epochs=self.epochs,
-                            callbacks=[StopOnNonFinite(), stopper], verbose=0, shuffle=False)  # the pipelines shuffle
+                            callbacks=[StopOnNonFinite()], verbose=0, shuffle=False)  # the pipelines shuffle
         self.summary = self._finish(run, inputs, time.perf_counter() - started, deadline)
         return self.summary
 
@@ -252,6 +276,12 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
                 "seed": self.seed, "budget": self.budget, "api": f"automl.{type(self).__name__}"}
 
     # -- trials --------------------------------------------------------------------------
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        # first, so that Keras Tuner's callbacks after it see a cut epoch as the worst
+        kwargs["callbacks"] = [_TrialStopper(self.oracle.deadline, self.oracle.objective, self._final_passes),
+                               *kwargs.get("callbacks", [])]
+        return super()._build_and_fit_model(trial, *args, **kwargs)
+
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self._trial_started = time.perf_counter()
@@ -266,14 +296,14 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
         super().on_trial_end(trial)
         self._record(self._run, trial)
         best = self.oracle.get_best_trials(1)
-        result = f"{self.task.label} {trial.score:.4f}" if trial.score is not None else "no score (failed or cut)"
-        best_text = f"; best {best[0].score:.4f} (trial {best[0].trial_id})" if best and best[0].score is not None \
-            else ""
+        result = f"{self.task.label} {trial.score:.4f}" if _scored(trial) else \
+            "no score (failed, or cut by the budget before an epoch ended)"
+        best_text = f"; best {best[0].score:.4f} (trial {best[0].trial_id})" if best and _scored(best[0]) else ""
         self.say(f"trial {trial.trial_id} done: {result}{best_text}")
 
     def _record(self, run: RunDir, trial) -> None:
         """The log record of a scored trial (once: a resumed run skips those it holds)."""
-        if trial.score is None or any(r.get("trial") == trial.trial_id for r in run.records()):
+        if not _scored(trial) or any(r.get("trial") == trial.trial_id for r in run.records()):
             return
         genome = self.hypermodel.genome(trial.hyperparameters.copy())
         params, flops = self.hypermodel.measure(genome)
@@ -287,7 +317,7 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
 
     def _finish(self, run: RunDir, inputs: SearchInputs, search_seconds: float, deadline: Deadline) -> dict:
         """The best trial's net tested once and saved; history, plot and summary."""
-        scored = sorted((t for t in self.oracle.trials.values() if t.score is not None), key=lambda t: int(t.trial_id))
+        scored = sorted((t for t in self.oracle.trials.values() if _scored(t)), key=lambda t: int(t.trial_id))
         if not scored:
             if deadline.hit:
                 raise UsageError("the budget ended before a first trial finished; nothing is lost: give it more time "

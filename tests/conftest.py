@@ -82,7 +82,7 @@ def evolution_oracle(space, project_dir=None, *, seed: int = 0, deadline=None, m
                              minimize_loss=minimize_loss,
                              chief="worker_timeout" in settings if chief is None else chief)
     if deadline is not None:
-        oracle.deadline = deadline
+        oracle.use_deadline(deadline)
     if project_dir is not None:
         oracle._set_project_dir(str(project_dir), "evo")
     return oracle

@@ -285,7 +285,7 @@ def timed_oracle(tmp_path, final_epochs, deadline=None):
         trial = oracle.create_trial("w0")
         finish(oracle, trial, score, seconds_per_epoch=per_epoch, eval_seconds=evaluation,
                epochs_trained=float(trained))
-    assert oracle.evo["best"] == "01"
+    assert int(oracle.evo["best"]) == 1  # ids of five digits: the oracle fills a time budget
     return oracle
 
 
@@ -344,6 +344,36 @@ def test_the_evolution_pipeline_hands_the_final_epochs_and_the_budget_to_the_ora
 
 
 # -- the epoch budget with workers training at once ---------------------------------------------
+class ClockDeadline(Deadline):
+    """A wall-clock budget whose time is set by the test."""
+
+    def __init__(self, left: float):
+        super().__init__(seconds=1e9)
+        self.time_left = left
+
+    def work_left(self) -> float:
+        return self.time_left - self.reserve
+
+
+@pytest.mark.parametrize("fill", [True, False])
+def test_with_a_time_budget_the_evolution_fills_it_past_its_epoch_budget(tmp_path, fill):
+    """Budget 8 epochs, 4 per trial, and time to spare: filling goes on with more children, past
+    the epoch budget and past Keras Tuner's max_trials, until the time is spent; without filling
+    (the thesis preset) the epoch budget ends it."""
+    deadline = ClockDeadline(1e6)
+    oracle = make_oracle(tmp_path, budget_epochs=8, niching_probability=0.0, final_epochs=0, fill_budget=fill,
+                         deadline=deadline)
+    assert oracle.filling() is fill
+    ids = run_trials(oracle, [0.1, 0.2, 0.3] + ([0.4] * 10 if fill else []))  # 00 initial (0 epochs), then 4 each
+    assert oracle.evo["used_epochs"] == (48 if fill else 8)
+    assert len(ids[-1]) == (5 if fill else 2)                      # trial ids: Keras Tuner's max_trials' digits
+    if fill:
+        deadline.time_left = 0.0                                   # the time is spent
+    assert oracle.create_trial("w0").status == "STOPPED"
+    assert deadline.hit is fill
+    assert oracle.evo["best"] == ids[3 if fill else 2]
+
+
 def test_epochs_of_running_trials_count_against_the_budget(tmp_path):
     # Budget 8 epochs, 4 per trial: two workers get a trial; a third waits (8 + 4 > 8 while two
     # run) and, once both ended, is told the search is over.

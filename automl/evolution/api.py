@@ -124,14 +124,15 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
             run.update_meta(dataset=data.describe(), class_names=data.class_names,
                             preprocess=preprocess.to_dict() if preprocess else None, augment=augment,
                             strategy="evolution", task=self.task.name)
-        self.oracle.deadline = deadline
+        self.oracle.use_deadline(deadline)
         self.oracle.on_trial_end = _Recorder(self, run, deadline)
         role = " (distributed worker)" if worker else " (distributed chief: waiting for workers)" \
             if dist_utils.has_chief_oracle() else ""
         self.say(f"evolution on {data.name}: {data.describe()['train']} train / {data.describe()['validation']} "
                  f"validation {'sequences' if sequential else 'images'}; {self.search_space.name} space, {self.mode}, "
                  f"{'with' if self.inheritance else 'without'} weight inheritance, {self.epochs_per_trial} epochs per "
-                 f"trial, budget {self.budget_epochs} epochs{role}")
+                 f"trial, budget {self.budget_epochs} epochs"
+                 f"{', then more until the time budget is spent' if self.oracle.filling() else ''}{role}")
         started = time.time()
         EvolutionTuner.search(self, verbose=0)
         if worker:
@@ -205,7 +206,8 @@ class _Recorder:
                 "wall_seconds": metrics.get_last_value("train_seconds"), "epochs_used": used, "best_trial": best,
             })
         elapsed = time.time() - self.started
-        eta = min(elapsed / used * (tuner.budget_epochs - used) if used else 0.0, max(deadline.left(), 0))
+        eta = max(deadline.left(), 0) if oracle.filling() else \
+            min(elapsed / used * (tuner.budget_epochs - used) if used else 0.0, max(deadline.left(), 0))
         left = f", budget left {format_duration(max(deadline.left(), 0))}" if deadline.active else ""
         result = "cut by the budget" if oracle.is_cut(trial.trial_id) else f"{tuner.task.label} {trial.score:.4f}"
         best_text = f"best {oracle.trials[best].score:.4f} (trial {best})" if best is not None else "no best yet"

@@ -51,6 +51,7 @@ class EvolutionOracle(kt.Oracle):
         self.worker_timeout = settings.worker_timeout if chief else 0.0
         self.on_trial_end: Callable | None = None  # set by the search that runs this oracle
         self.deadline, self.final_epochs = Deadline(), settings.final_epochs
+        self.fill_budget = settings.fill_budget
         self._heard: dict[str, float] = {}  # trial id -> last heartbeat (chief only; not state)
         self._tuner_seen: dict[str, float] = {}
         # Trial ids are zero-padded to len(str(max_trials)); the budget, not max_trials, stops the search.
@@ -79,7 +80,7 @@ class EvolutionOracle(kt.Oracle):
                 return {"status": Status.IDLE if running else Status.STOPPED}
         initial = self._needs_initial()
         epochs = 0 if (initial and self.mode == "one_plus_one") else self.epochs_per_trial
-        if self.committed_epochs() + epochs > self.budget_epochs or (initial is None):
+        if (self.committed_epochs() + epochs > self.budget_epochs and not self.filling()) or initial is None:
             return {"status": Status.IDLE if running else Status.STOPPED}
         rng = np.random.default_rng([self.seed, int(trial_id)])
         seen = set(self.evo["seen"])
@@ -94,6 +95,19 @@ class EvolutionOracle(kt.Oracle):
         return {"status": Status.RUNNING, "values": {
             "genome": json.dumps(genome), "parent": parent, "mutation": mutation, "plan": json.dumps(plan),
             "epochs": epochs, "role": role, "deadline_at": self.deadline.wall_at or 0.0}}
+
+    FILL_MAX_TRIALS = 99_999  # Keras Tuner stops at max_trials: when filling, only the deadline should
+
+    def use_deadline(self, deadline: Deadline) -> None:
+        """Work to `deadline`; when it fills the budget, the epoch budget no longer ends the search,
+        so neither may Keras Tuner's max_trials (trial ids then have its five digits)."""
+        self.deadline = deadline
+        if self.filling():
+            self.max_trials = max(self.max_trials, self.FILL_MAX_TRIALS)
+
+    def filling(self) -> bool:
+        """True when the search goes on past budget_epochs until the wall-clock budget is spent."""
+        return self.fill_budget and self.deadline.active
 
     @kt.synchronized
     def create_trial(self, tuner_id):

@@ -50,6 +50,9 @@ class RecurrentSpace(Space):
 
     @staticmethod
     def canonical(genome: dict) -> dict:
+        unknown = sorted(set(genome) - set(DEFAULT_START))
+        if unknown:
+            raise ValueError(f"unknown genome keys {', '.join(unknown)} (a genome has {', '.join(DEFAULT_START)})")
         genome = {**DEFAULT_START, **genome}  # a partial genome: the rest as `model.*` defaults
         g = {"cell": str(genome["cell"]), "units": int(genome["units"]), "layers": int(genome["layers"]),
              "depth": int(genome["depth"]), "gate_bias": float(genome["gate_bias"]), "lr_rule": bool(genome["lr_rule"])}

@@ -46,11 +46,13 @@ class EvolutionSettings(Settings):
         checkpoints: used-epoch marks at which the best net so far is also final-trained and tested (seed 001 §7.4 reports 128 and 512).
         worker_timeout: seconds after which a silent distributed worker is dead and its trial goes to another (ours).
         heartbeat: seconds between a distributed worker's heartbeats while it trains (ours).
+        fill_budget: ours (issue #18), not the thesis': with a wall-clock budget, the evolution goes on past budget_epochs with more children until the time is spent (less the final training's reserve), so no budget is left unused; without one, budget_epochs ends it as before. False in the thesis preset, so its schedule is exact.
     """
 
     PRESETS = {
         "quick": {},
-        "thesis": {"budget_epochs": 512, "batch_size": 512, "final_epochs": 30, "final_boundaries": [10, 20]},
+        "thesis": {"budget_epochs": 512, "batch_size": 512, "final_epochs": 30, "final_boundaries": [10, 20],
+                   "fill_budget": False},
     }
 
     def __init__(self, *, space: Literal[SPACE_CHOICES] = "auto", max_channels: int = CHANNELS[-1], max_units: int = UNITS[-1],
@@ -59,14 +61,16 @@ class EvolutionSettings(Settings):
                  learning_rate: float = 1e-3, augment: Literal[AUGMENTS] = "none", niching_probability: float = 0.1,
                  niching_steps: int = 5, population_size: int = 16, tournament_size: int = 4, final_epochs: int = 15,
                  final_boundaries: list[int] = (5, 10), final_learning_rates: list[float] = (1e-3, 1e-4, 1e-5),
-                 checkpoints: list[int] = (), worker_timeout: float = 120.0, heartbeat: float = 10.0):
+                 checkpoints: list[int] = (), worker_timeout: float = 120.0, heartbeat: float = 10.0,
+                 fill_budget: bool = True):
         self.check_choice("space", space, SPACE_CHOICES)
         self.check_choice("mode", mode, MODES)
         self.check_choice("objective", objective, OBJECTIVES)
         self.check("objective", objective, objective != "pareto" or mode == "population",
                    "'accuracy' unless mode is 'population' (a (1+1)-EA has no population to rank)")
         self.check_choice("augment", augment, AUGMENTS)
-        self.check("inheritance", inheritance, isinstance(inheritance, bool), "True or False")
+        for name, value in (("inheritance", inheritance), ("fill_budget", fill_budget)):
+            self.check(name, value, isinstance(value, bool), "True or False")
         for name, value, low in (("max_channels", max_channels, CHANNELS[0]), ("max_units", max_units, UNITS[0]),
                                  ("epochs_per_trial", epochs_per_trial, 1), ("batch_size", batch_size, 1),
                                  ("niching_steps", niching_steps, 0), ("population_size", population_size, 2),
@@ -102,3 +106,4 @@ class EvolutionSettings(Settings):
         self.final_learning_rates = [float(r) for r in final_learning_rates]
         self.checkpoints = checkpoints
         self.worker_timeout, self.heartbeat = float(worker_timeout), float(heartbeat)
+        self.fill_budget = fill_budget

@@ -93,4 +93,17 @@ MUTATIONS = [
          what="comparison flipped", file="automl/evolution/oracle.py",
          find='and self.score(niche["parent"]) > self.score(best):', replace='and self.score(niche["parent"]) < self.score(best):',
          tests=["tests/test_evolution_parts.py::test_a_niche_the_search_end_cuts_short_still_competes_for_the_result"]),
+    # -- budget fill (ours, issue #18) -----------------------------------------------------------------
+    dict(id="evo-fill-ignored", mechanism="budget fill: with a time budget the epoch budget no longer ends the search",
+         what="condition dropped", file="automl/evolution/oracle.py",
+         find=" and not self.filling()) or initial is None:", replace=") or initial is None:",
+         tests=["tests/test_evolution_mechanisms.py::test_with_a_time_budget_the_evolution_fills_it_past_its_epoch_budget"]),
+    dict(id="evo-fill-max-trials", mechanism="budget fill: Keras Tuner's max_trials no longer ends the search",
+         what="cap kept", file="automl/evolution/oracle.py",
+         find="self.max_trials = max(self.max_trials, self.FILL_MAX_TRIALS)", replace="pass",
+         tests=["tests/test_evolution_mechanisms.py::test_with_a_time_budget_the_evolution_fills_it_past_its_epoch_budget"]),
+    dict(id="evo-fill-always", mechanism="budget fill: off in the thesis preset (fill_budget False)",
+         what="setting ignored", file="automl/evolution/oracle.py",
+         find="return self.fill_budget and self.deadline.active", replace="return self.deadline.active",
+         tests=["tests/test_evolution_mechanisms.py::test_with_a_time_budget_the_evolution_fills_it_past_its_epoch_budget"]),
 ]

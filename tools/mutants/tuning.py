@@ -63,4 +63,18 @@ MUTATIONS = [
          find="objective=kt.Objective(self.task.monitor, self.task.mode)",
          replace='objective=kt.Objective(self.task.monitor, "min" if self.task.mode == "max" else "max")',
          tests=[T + "test_each_tuner_searches_numpy_arrays_into_a_run_directory_the_cli_reads"]),
+    # -- the budget inside a trial ----------------------------------------------------------------------
+    dict(id="kt-cut-epoch-competes", mechanism="a trial's epoch cut by the budget never competes",
+         what="branch cut", file="automl/tuning.py",
+         find="        if self.cut and logs is not None:\n", replace="        if False:\n",
+         tests=["tests/test_tuners_api.py::test_a_cut_epoch_reaches_keras_tuners_callbacks_as_the_worst_value"]),
+    dict(id="kt-stopper-on-a-copy", mechanism="a trial stops on the search's own deadline, not a copy",
+         what="a copy of the clock", file="automl/tuning.py",
+         find="_TrialStopper(self.oracle.deadline,",
+         replace="_TrialStopper(Deadline(self.oracle.deadline.seconds, self.oracle.deadline.started),",
+         tests=["tests/test_tuners_api.py::test_the_budget_cuts_a_running_trial_and_its_cut_epoch_never_counts"]),
+    dict(id="kt-unscored-trial-counts", mechanism="a trial cut in its first epoch has no score",
+         what="condition dropped", file="automl/tuning.py",
+         find="return trial.score is not None and math.isfinite(trial.score)", replace="return trial.score is not None",
+         tests=["tests/test_tuners_api.py::test_a_trial_cut_in_its_first_epoch_has_no_score"]),
 ]
