@@ -47,10 +47,10 @@ def search(x, y=None, *, strategy: str = DEFAULT_STRATEGY, directory="runs/searc
         test_data: (images, labels) measured for reporting only, never to choose.
         **settings: the run's arguments of automl.SearchRun (`budget`, e.g. "90s", "6m", "2h"; `seed`; `overwrite`; `verbose`) and the strategy's own settings, as automl.ResBuilder, automl.Evolution or the Keras Tuner classes take them.
     """
-    from automl.settings import ArgumentError
+    from automl.settings import ArgumentError, one_of
 
     if strategy not in STRATEGIES:
-        raise ArgumentError("automl.search", "strategy", strategy, "one of " + ", ".join(map(repr, STRATEGIES)))
+        raise ArgumentError("automl.search", "strategy", strategy, one_of(STRATEGIES))
     path = Path(directory)
     common = dict(directory=str(path.parent), project_name=path.name)
     if strategy == "evolution":

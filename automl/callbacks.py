@@ -12,6 +12,7 @@ import keras
 from automl.budget import format_duration
 from automl.errors import TrainingDiverged
 from automl.io import atomic_save_model, atomic_write_json
+from automl.task import CLASSIFICATION
 
 # Attributes that make ReduceLROnPlateau and EarlyStopping stateful across epochs.
 _SCHEDULE_STATE = ("wait", "best", "cooldown_counter", "best_epoch")
@@ -115,8 +116,8 @@ class Checkpointer(keras.callbacks.Callback):
     epoch count, the history and the state of the schedule callbacks. Every write is atomic.
     """
 
-    def __init__(self, directory, best_path, schedule_callbacks=(), monitor="val_accuracy",
-                 tie_break="val_loss", stopper: StopAtDeadline | None = None, mode: str = "max"):
+    def __init__(self, directory, best_path, schedule_callbacks=(), monitor=CLASSIFICATION.monitor,
+                 tie_break="val_loss", stopper: StopAtDeadline | None = None, mode: str = CLASSIFICATION.mode):
         super().__init__()
         self.sign = 1.0 if mode == "max" else -1.0  # min: a loss (regression), lower is better
         self.stopper = stopper

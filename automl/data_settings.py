@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from automl.settings import AUGMENTS, SEED_RULE, Settings, is_int, is_number, is_seed
+from automl.settings import AUGMENTS, SEED_RULE, Settings, is_int, is_seed
 
 
 class DataSettings(Settings):
@@ -34,16 +34,15 @@ class DataSettings(Settings):
                  augment: Literal[AUGMENTS] = "auto", image_size: list[int] | None = None,
                  sequence_length: int = 100, sequence_sizes: list[int] = (6400, 1000, 2000)):
         self.check("data_dir", data_dir, data_dir is None or isinstance(data_dir, str), "a folder path or None")
-        self.check("download", download, isinstance(download, bool), "True or False")
+        self.check_bool("download", download)
         for name, value in (("validation_split", validation_split), ("test_split", test_split)):
-            self.check(name, value, is_number(value) and 0 < value < 1, "in (0, 1)")
+            self.check_unit(name, value, low_open=True, high_open=True)
         self.check("split_seed", split_seed, is_seed(split_seed), SEED_RULE)
-        self.check("batch_size", batch_size, is_int(batch_size) and batch_size >= 1, "an integer >= 1")
+        self.check_count("batch_size", batch_size, 1)
         self.check_choice("augment", augment, AUGMENTS)
         self.check("image_size", image_size, image_size is None or (
             len(image_size) == 2 and all(is_int(v) and v >= 1 for v in image_size)), "[height, width] or None")
-        self.check("sequence_length", sequence_length, is_int(sequence_length) and sequence_length >= 2,
-                   "an integer >= 2")
+        self.check_count("sequence_length", sequence_length, 2)
         self.check("sequence_sizes", sequence_sizes, len(sequence_sizes) == 3 and all(
             is_int(v) and v >= 1 for v in sequence_sizes), "[train, validation, test], each an integer >= 1")
         self.data_dir, self.download = data_dir, download

@@ -28,13 +28,12 @@ import automl.survival.loss  # noqa: F401  registers CoxLoss, which survival run
 import models.layers  # noqa: F401  registers ChannelPad; a fresh `automl export` imports nothing else
 import models.recurrent  # noqa: F401  registers DMU and RHN
 from automl.errors import UsageError
-from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS
+from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS, ONNX_INSTALL
 from automl.io import atomic_write_bytes, atomic_write_json, folder_mode
 from automl.rundir import RunDir
 from models.layers import ChannelPad
 
 ONNX_OPSET = 17   # what tf2onnx 1.17 + onnxruntime 1.32 were verified with (feasibility notes)
-ONNX_INSTALL = 'pip install "automl-keras[onnx]"'
 # Top-level packages whose objects Keras deserializes by itself; anything else a reader must import.
 _KERAS_PACKAGES = {"keras", "keras_hub", "keras_cv", "keras_nlp"}
 

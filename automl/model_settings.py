@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from automl.settings import Settings, is_int, is_number
-from models.sequence import CELLS, DEFAULT_CELL
+from automl.settings import Settings, is_number
+from models.sequence import CELLS, DEFAULT_CELL, DEFAULT_GATE_BIAS
 
 
 class ModelSettings(Settings):
@@ -27,14 +27,14 @@ class ModelSettings(Settings):
     """
 
     def __init__(self, *, arch: str = "auto", cell: Literal[CELLS] | None = None, units: int = 5, layers: int = 1,
-                 depth: int = 2, hidden: int = 5, gate_bias: float = 3.0, lr_rule: bool = True):
+                 depth: int = 2, hidden: int = 5, gate_bias: float = DEFAULT_GATE_BIAS, lr_rule: bool = True):
         self.check("arch", arch, isinstance(arch, str) and bool(arch), "a net's name or a spec .json file")
         self.check("cell", cell, cell is None or cell in CELLS, "None or one of " + ", ".join(map(repr, CELLS)))
         for name, value in (("units", units), ("layers", layers), ("depth", depth)):
-            self.check(name, value, is_int(value) and value >= 1, "an integer >= 1")
-        self.check("hidden", hidden, is_int(hidden) and hidden >= 0, "an integer >= 0 (0: as wide as units)")
+            self.check_count(name, value, 1)
+        self.check_count("hidden", hidden, 0, " (0: as wide as units)")
         self.check("gate_bias", gate_bias, is_number(gate_bias), "a number")
-        self.check("lr_rule", lr_rule, isinstance(lr_rule, bool), "True or False")
+        self.check_bool("lr_rule", lr_rule)
         self.arch, self.cell, self.units, self.layers, self.depth = arch, cell, units, layers, depth
         self.hidden, self.gate_bias, self.lr_rule = hidden, float(gate_bias), lr_rule
 

@@ -18,7 +18,7 @@ import inspect
 import math
 from typing import Literal
 
-from automl.settings import SEED_RULE, Settings, is_int, is_number, is_seed, merged_args_doc
+from automl.settings import SEED_RULE, Settings, is_int, is_seed, merged_args_doc
 from automl.training_settings import POPULATION_OPTIMIZERS
 
 LEEA_AUTO_POPULATION = 2000  # seed 001 Table 5.1, test column: lambda = 2000
@@ -34,30 +34,13 @@ ES_SELECTIONS = ("truncated", "rank", "fitness")
 ES_CROSSOVERS = ("single", "uniform", "arithmetic", "none")
 
 
-def _finite(value) -> bool:
-    return is_number(value) and math.isfinite(value)
+def _check_genome(settings: Settings, genome, genes) -> None:
+    """The genome rules of DE, CoSyNE and the ES."""
+    settings.check_choice("genome", genome, GENOMES)
+    settings.check_positive("genes", genes, note=" (below 1: a fraction of the weights; else a count)")
 
 
-class _Rules(Settings):
-    """The rules several settings classes apply, each written once."""
-
-    def check_count(self, argument: str, value, low: int) -> None:
-        self.check(argument, value, is_int(value) and value >= low, f"an integer >= {low}")
-
-    def check_positive(self, argument: str, value, zero: bool = False) -> None:
-        ok = _finite(value) and (value >= 0 if zero else value > 0)
-        self.check(argument, value, ok, "a number >= 0" if zero else "a number > 0")
-
-    def check_unit(self, argument: str, value) -> None:
-        self.check(argument, value, _finite(value) and 0 <= value <= 1, "in [0, 1]")
-
-    def check_genome(self, genome, genes) -> None:
-        self.check_choice("genome", genome, GENOMES)
-        self.check("genes", genes, _finite(genes) and genes > 0,
-                   "a number > 0 (below 1: a fraction of the weights; else a count)")
-
-
-class BatchSettings(_Rules):
+class BatchSettings(Settings):
     """The settings of a population optimizer that has no others: the default of a subclass of
     automl.population.PopulationOptimizer that names no settings class of its own.
 
@@ -70,7 +53,7 @@ class BatchSettings(_Rules):
         self.batch_size = batch_size
 
 
-class LeeaSettings(_Rules):
+class LeeaSettings(Settings):
     """LEEA, Prellberg's limited-evaluation EA (seed 001 Ch. 5, Algorithm 2); the defaults are the
     test column of Table 5.1 (reference 001 §2.2).
 
@@ -118,7 +101,7 @@ class LeeaSettings(_Rules):
         self.fitness_inheritance = float(fitness_inheritance)
 
 
-class NdesSettings(_Rules):
+class NdesSettings(Settings):
     """nDES, nDES-G and nDES-B (seed 000 B.2, Algorithm 1 and L964-L994); [code] = fuine/nDES
     (reference 000 §2.1.5).
 
@@ -154,17 +137,16 @@ class NdesSettings(_Rules):
                        "an integer >= 1" if population_size is None else f"an integer in [1, population_size ({most})]")
         self.check_count("batch_size", batch_size, 1)
         self.check_count("history", history, 1)
-        self.check("ccum", ccum, _finite(ccum) and 0 < ccum <= 1, "in (0, 1]")
+        self.check_unit("ccum", ccum, low_open=True)
         if cp is not None:
-            self.check("cp", cp, _finite(cp) and 0 < cp <= 1, "in (0, 1], or None for 1/sqrt(N)")
+            self.check_unit("cp", cp, low_open=True, note=", or None for 1/sqrt(N)")
         self.check_positive("bounds", bounds)
         self.check_positive("tol", tol, zero=True)
         self.check_choice("init", init, NDES_INITS)
         self.check_positive("uniform_init", uniform_init)
         self.check_positive("gradient_lr", gradient_lr)
-        self.check("ewma", ewma, isinstance(ewma, bool), "True or False")
-        self.check("bootstrap_fraction", bootstrap_fraction,
-                   _finite(bootstrap_fraction) and 0 <= bootstrap_fraction < 1, "in [0, 1)")
+        self.check_bool("ewma", ewma)
+        self.check_unit("bootstrap_fraction", bootstrap_fraction, high_open=True)
         self.check_count("bootstrap_patience", bootstrap_patience, 0)
         self.check_positive("bootstrap_lr", bootstrap_lr)
         self.check_count("max_population", max_population, 4)
@@ -176,7 +158,7 @@ class NdesSettings(_Rules):
         self.max_population = max_population
 
 
-class DeSettings(_Rules):
+class DeSettings(Settings):
     """Differential evolution (seed 003 L89-93, L227-232). Seed 003's DE, CoSyNE and ES defaults
     are its best configs for its largest net (reference 003 §1.6, Rec L=4 h=10, 1,212 weights,
     direct), chosen over the FF n=8 row on digits validation accuracy (DE 83% vs 40%, CoSyNE 67%
@@ -197,17 +179,17 @@ class DeSettings(_Rules):
                  genome: Literal[GENOMES] = "direct", genes: float = 0.5):
         self.check_choice("mutation", mutation, DE_MUTATIONS)
         members = DE_DONORS[mutation] + 1
-        self.check("population_size", population_size, is_int(population_size) and population_size >= members,
-                   f"an integer >= {members} (mutation {mutation!r} takes {members - 1} members besides the target)")
+        self.check_count("population_size", population_size, members,
+                         f" (mutation {mutation!r} takes {members - 1} members besides the target)")
         self.check_count("batch_size", batch_size, 1)
         self.check_unit("crossover_rate", crossover_rate)
         self.check_positive("scale", scale)
-        self.check_genome(genome, genes)
+        _check_genome(self, genome, genes)
         self.population_size, self.batch_size, self.crossover_rate = population_size, batch_size, float(crossover_rate)
         self.mutation, self.scale, self.genome, self.genes = mutation, float(scale), genome, genes
 
 
-class CosyneSettings(_Rules):
+class CosyneSettings(Settings):
     """CoSyNE, cooperative synapse neuroevolution (seed 003 L75-87, L218-225).
 
     Args:
@@ -230,12 +212,12 @@ class CosyneSettings(_Rules):
                    f"an even integer >= 2 and below population_size ({population_size})")
         self.check_unit("mutation_rate", mutation_rate)
         self.check_positive("gamma", gamma)
-        self.check_genome(genome, genes)
+        _check_genome(self, genome, genes)
         self.population_size, self.batch_size, self.children = population_size, batch_size, children
         self.mutation_rate, self.gamma, self.genome, self.genes = float(mutation_rate), float(gamma), genome, genes
 
 
-class EsSettings(_Rules):
+class EsSettings(Settings):
     """Seed 003's EA, a (mu/rho, lambda) evolution strategy (L95-99, L234-245).
 
     Args:
@@ -258,22 +240,21 @@ class EsSettings(_Rules):
                  elitism: bool = False, genome: Literal[GENOMES] = "direct", genes: float = 0.5):
         self.check_count("population_size", population_size, 2)
         self.check_count("batch_size", batch_size, 1)
-        self.check("parent_fraction", parent_fraction, _finite(parent_fraction) and 0 < parent_fraction <= 1,
-                   "in (0, 1]")
+        self.check_unit("parent_fraction", parent_fraction, low_open=True)
         self.check_count("rho", rho, 1)
         self.check_choice("selection", selection, ES_SELECTIONS)
         self.check_choice("crossover", crossover, ES_CROSSOVERS)
         self.check_unit("mutation_rate", mutation_rate)
         self.check_positive("sigma", sigma, zero=True)
-        self.check("elitism", elitism, isinstance(elitism, bool), "True or False")
-        self.check_genome(genome, genes)
+        self.check_bool("elitism", elitism)
+        _check_genome(self, genome, genes)
         self.population_size, self.batch_size, self.parent_fraction = population_size, batch_size, float(parent_fraction)
         self.rho, self.selection, self.crossover = rho, selection, crossover
         self.mutation_rate, self.sigma, self.elitism = float(mutation_rate), float(sigma), elitism
         self.genome, self.genes = genome, genes
 
 
-class PopulationRunSettings(_Rules):
+class PopulationRunSettings(Settings):
     """How every population optimizer runs: its memory, its validation and its checkpoints.
 
     Args:
@@ -288,7 +269,7 @@ class PopulationRunSettings(_Rules):
         self.check_positive("memory_mb", memory_mb)
         self.check_count("validation_candidates", validation_candidates, 1)
         self.check_positive("checkpoint_seconds", checkpoint_seconds, zero=True)
-        self.check("jit", jit, isinstance(jit, bool), "True or False")
+        self.check_bool("jit", jit)
         self.memory_mb, self.validation_candidates = float(memory_mb), validation_candidates
         self.checkpoint_seconds, self.jit = float(checkpoint_seconds), jit
 
@@ -303,8 +284,7 @@ class FitSettings(Settings):
 
     def __init__(self, *, seed: int = 0, validation_every: int = 1):
         self.check("seed", seed, is_seed(seed), SEED_RULE)
-        self.check("validation_every", validation_every, is_int(validation_every) and validation_every >= 1,
-                   "an integer >= 1")
+        self.check_count("validation_every", validation_every, 1)
         self.seed, self.validation_every = int(seed), validation_every
 
 

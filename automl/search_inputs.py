@@ -6,6 +6,7 @@ Light at import (TensorFlow loads when the pipelines are made).
 """
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 
 
@@ -42,8 +43,9 @@ class SearchInputs:
         """The search space fits the data: the recurrent space for sequences, an image space for
         images (`owner`: the settings object whose `space` argument is named in the error)."""
         fits = self.sequential == (space_name == "recurrent")
-        owner.check("space", owner.space, fits,
-                    "'recurrent' for sequences" if self.sequential else "'auto', 'conv' or 'residual' for images")
+        images = ", ".join(repr(s) for s in typing.get_args(type(owner).types()["space"]) if s != "recurrent")
+        owner.check("space", owner.space, fits, "'recurrent' for sequences" if self.sequential else
+                    f"one of {images} for images")
 
     @property
     def num_classes(self) -> int | None:
@@ -58,6 +60,7 @@ def search_inputs(x, y=None, validation_data=None, validation_split: float | Non
     import keras
 
     from automl.data import ImageDataset, image_data
+    from automl.task import task_of
     from automl.tfdata import split_pipelines
 
     if x is None:
@@ -67,6 +70,6 @@ def search_inputs(x, y=None, validation_data=None, validation_split: float | Non
     augment = "none" if sequential else data.augment(augment)
     keras.utils.set_random_seed(seed)
     train, val, test = split_pipelines(data, batch_size, augment, seed)
-    return SearchInputs(data=data, sequential=sequential, regression=sequential and data.task == "regression",
+    return SearchInputs(data=data, sequential=sequential, regression=task_of(data).regression,
                         augment=augment, train=train, val=val, test=test if len(data.y_test) else None,
                         preprocess=None if sequential else data.preprocess())

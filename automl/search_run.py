@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from automl.budget import Deadline, parse_duration
+from automl.budget import FORMS, Deadline, parse_duration
 from automl.settings import SEED_RULE, Settings, is_number, is_seed
 
 
@@ -30,8 +30,7 @@ class SearchRun(Settings):
             try:
                 parse_duration(budget)
             except ValueError:
-                self.check("budget", budget, False, "a duration such as '90s', '6m', '2h', '1h30m', a number of "
-                           "seconds, or None")
+                self.check("budget", budget, False, f"{FORMS}, a number of seconds, or None")
         self.check("budget", budget, budget is None or not is_number(budget) or budget > 0, "> 0 seconds")
         self.check("seed", seed, is_seed(seed), SEED_RULE)
         self.check("directory", directory, isinstance(directory, (str, Path)) and str(directory) != "",

@@ -14,6 +14,7 @@ Pure Python on purpose: the command line checks its input before TensorFlow is i
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 import re
 import typing
@@ -22,6 +23,11 @@ import typing
 # Data augmentation of image training: "auto" is shifts and flips for natural images, shifts only
 # for digit-like ones (seed 002 §6.1.1.2); the others name themselves.
 AUGMENTS = ("auto", "none", "shift", "shift_flip")
+
+
+def one_of(choices) -> str:
+    """What a choice argument expects: "one of 'a', 'b'"."""
+    return "one of " + ", ".join(map(repr, choices))
 
 
 class ArgumentError(ValueError):
@@ -77,7 +83,7 @@ class Settings:
         if name is None:
             return {}
         if name not in cls.PRESETS:
-            raise ArgumentError(cls.__name__, "preset", name, "one of " + ", ".join(map(repr, cls.PRESETS)))
+            raise ArgumentError(cls.__name__, "preset", name, one_of(cls.PRESETS))
         return dict(cls.PRESETS[name])
 
     # -- values ----------------------------------------------------------------------------
@@ -118,7 +124,29 @@ class Settings:
             raise ArgumentError(type(self).__name__, argument, value, expected)
 
     def check_choice(self, argument: str, value, choices) -> None:
-        self.check(argument, value, value in choices, "one of " + ", ".join(map(repr, choices)))
+        self.check(argument, value, value in choices, one_of(choices))
+
+    # The rules several settings classes apply, each written once; `note` is appended to what is
+    # expected (e.g. " (0 turns it off)").
+    def check_count(self, argument: str, value, low: int, note: str = "") -> None:
+        """An integer (not a bool) >= `low`."""
+        self.check(argument, value, is_int(value) and value >= low, f"an integer >= {low}{note}")
+
+    def check_positive(self, argument: str, value, zero: bool = False, note: str = "") -> None:
+        """A finite number > 0 (`zero`: >= 0); inf and nan are refused."""
+        ok = is_finite_number(value) and (value >= 0 if zero else value > 0)
+        self.check(argument, value, ok, ("a number >= 0" if zero else "a number > 0") + note)
+
+    def check_unit(self, argument: str, value, low_open: bool = False, high_open: bool = False,
+                   note: str = "") -> None:
+        """A finite number in the unit interval: [0, 1], without 0 if `low_open`, without 1 if `high_open`."""
+        ok = is_finite_number(value) and (0 < value if low_open else 0 <= value) and (
+            value < 1 if high_open else value <= 1)
+        self.check(argument, value, ok, f"in {'(' if low_open else '['}0, 1{')' if high_open else ']'}{note}")
+
+    def check_bool(self, argument: str, value) -> None:
+        """True or False (not 0 or 1)."""
+        self.check(argument, value, isinstance(value, bool), "True or False")
 
 
 def is_int(value) -> bool:
@@ -139,6 +167,11 @@ SEED_RULE = "an integer in [0, 2**31)"
 
 def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_finite_number(value) -> bool:
+    """A number that is neither inf nor nan (the one finiteness test of the settings' rules)."""
+    return is_number(value) and math.isfinite(value)
 
 
 def is_settings(hint) -> bool:

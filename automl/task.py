@@ -56,5 +56,13 @@ CLASSIFICATION = Task("classification", "sparse_categorical_crossentropy", ("acc
 REGRESSION = Task("regression", "mse", (), "val_loss", "min", "mse", "validation MSE")
 
 
+TASKS = {task.name: task for task in (CLASSIFICATION, REGRESSION)}
+
+
+def task_of(data) -> Task:
+    """The task of a dataset: a sequence dataset names its own (`task`); images are classified."""
+    return TASKS[getattr(data, "task", CLASSIFICATION.name)]
+
+
 def task_for(regression: bool) -> Task:
     return REGRESSION if regression else CLASSIFICATION

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from automl.settings import ArgumentError, Settings, is_int, is_number
+from automl.settings import ArgumentError, Settings, is_finite_number, one_of
 
 GRADIENT_OPTIMIZERS = ("adam", "sgd", "phs", "phs-go")
 # The gradient-free optimizers of automl.population (its registry is checked against this list).
@@ -34,32 +34,28 @@ def lr_rule_refusal(optimizer: str) -> str | None:
             "turn it off with --set model.lr_rule=false (lr_rule=False)")
 
 
-def _finite_number(value) -> bool:
-    return is_number(value) and math.isfinite(value)
-
-
 def check_port_hamiltonian(owner: str, mass, friction, discretization) -> None:
     """The port-Hamiltonian optimizer's rules (ArgumentError naming the argument)."""
-    if not (_finite_number(mass) and mass > 0):
+    if not (is_finite_number(mass) and mass > 0):
         raise ArgumentError(owner, "mass", mass, "a number > 0")
-    if not (_finite_number(friction) and friction >= 0):
+    if not (is_finite_number(friction) and friction >= 0):
         raise ArgumentError(owner, "friction", friction, "a number >= 0")
     if discretization not in DISCRETIZATIONS:
-        raise ArgumentError(owner, "discretization", discretization, "one of " + ", ".join(map(repr, DISCRETIZATIONS)))
+        raise ArgumentError(owner, "discretization", discretization, one_of(DISCRETIZATIONS))
 
 
 def check_braking(owner: str, goal, factor, goal_mode, monitor, names=("goal", "factor", "goal_mode", "monitor")) -> None:
     """Goal-oriented braking's rules; `names` are the arguments' names where they differ."""
     goal_name, factor_name, mode_name, monitor_name = names
     if goal_mode not in BRAKE_MODES:
-        raise ArgumentError(owner, mode_name, goal_mode, "one of " + ", ".join(map(repr, BRAKE_MODES)))
+        raise ArgumentError(owner, mode_name, goal_mode, one_of(BRAKE_MODES))
     if monitor not in BRAKE_MONITORS:
-        raise ArgumentError(owner, monitor_name, monitor, "one of " + ", ".join(map(repr, BRAKE_MONITORS)))
-    if not (_finite_number(factor) and factor >= 1):
+        raise ArgumentError(owner, monitor_name, monitor, one_of(BRAKE_MONITORS))
+    if not (is_finite_number(factor) and factor >= 1):
         raise ArgumentError(owner, factor_name, factor, "a number >= 1")
-    if goal_mode == "relative" and not (_finite_number(goal) and 0 < goal < 1):
+    if goal_mode == "relative" and not (is_finite_number(goal) and 0 < goal < 1):
         raise ArgumentError(owner, goal_name, goal, f"in (0, 1) for {mode_name} 'relative' (a fraction of the first loss)")
-    if goal_mode == "absolute" and not (_finite_number(goal) and goal > 0):
+    if goal_mode == "absolute" and not (is_finite_number(goal) and goal > 0):
         raise ArgumentError(owner, goal_name, goal, "a number > 0 (a loss)")
 
 
@@ -83,7 +79,7 @@ class PhsSettings(Settings):
                  brake_mode: Literal[BRAKE_MODES] = "absolute", brake_factor: float = 50.0,
                  monitor: Literal[BRAKE_MONITORS] = "running"):
         owner = type(self).__name__
-        self.check("learning_rate", learning_rate, _finite_number(learning_rate) and learning_rate > 0, "a number > 0")
+        self.check_positive("learning_rate", learning_rate)
         check_port_hamiltonian(owner, mass, friction, discretization)
         check_braking(owner, brake_goal, brake_factor, brake_mode, monitor,
                       names=("brake_goal", "brake_factor", "brake_mode", "monitor"))
@@ -113,18 +109,15 @@ class TrainingSettings(Settings):
                  momentum: float = 0.9, phs: PhsSettings | None = None, reduce_lr_on_plateau: bool = True,
                  plateau_factor: float = math.sqrt(0.1), plateau_patience: int = 5, min_lr: float = 5e-7,
                  early_stopping_patience: int = 0, distribute: Literal[DISTRIBUTE] = "auto"):
-        self.check("epochs", epochs, is_int(epochs) and epochs >= 1, "an integer >= 1")
+        self.check_count("epochs", epochs, 1)
         self.check_choice("optimizer", optimizer, OPTIMIZERS)
-        self.check("learning_rate", learning_rate, _finite_number(learning_rate) and learning_rate > 0, "a number > 0")
-        self.check("momentum", momentum, _finite_number(momentum) and 0 <= momentum < 1, "in [0, 1)")
-        self.check("reduce_lr_on_plateau", reduce_lr_on_plateau, isinstance(reduce_lr_on_plateau, bool), "True or False")
-        self.check("plateau_factor", plateau_factor, _finite_number(plateau_factor) and 0 < plateau_factor < 1,
-                   "in (0, 1)")
-        self.check("plateau_patience", plateau_patience, is_int(plateau_patience) and plateau_patience >= 0,
-                   "an integer >= 0")
-        self.check("min_lr", min_lr, _finite_number(min_lr) and min_lr >= 0, "a number >= 0")
-        self.check("early_stopping_patience", early_stopping_patience,
-                   is_int(early_stopping_patience) and early_stopping_patience >= 0, "an integer >= 0 (0 turns it off)")
+        self.check_positive("learning_rate", learning_rate)
+        self.check_unit("momentum", momentum, high_open=True)
+        self.check_bool("reduce_lr_on_plateau", reduce_lr_on_plateau)
+        self.check_unit("plateau_factor", plateau_factor, low_open=True, high_open=True)
+        self.check_count("plateau_patience", plateau_patience, 0)
+        self.check_positive("min_lr", min_lr, zero=True)
+        self.check_count("early_stopping_patience", early_stopping_patience, 0, " (0 turns it off)")
         self.check_choice("distribute", distribute, DISTRIBUTE)
         self.epochs, self.optimizer, self.learning_rate, self.momentum = epochs, optimizer, float(learning_rate), float(momentum)
         self.phs = phs if isinstance(phs, PhsSettings) else PhsSettings(**(phs or {}))

@@ -10,7 +10,7 @@ from typing import Literal
 
 from automl.evolution.settings import SPACE_CHOICES as EVOLUTION_SPACE_CHOICES
 from automl.evolution.settings import EvolutionSettings
-from automl.settings import Settings, is_int, is_number
+from automl.settings import Settings
 
 # The evolution's spaces less the residual one, which has no hyperparameter form (its blocks are
 # inserted, not counted); auto: conv for images, recurrent for sequences.
@@ -46,8 +46,8 @@ class TunerSettings(Settings):
         for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1),
                                  ("hyperband_max_epochs", hyperband_max_epochs, 2),
                                  ("hyperband_factor", hyperband_factor, 2), ("batch_size", batch_size, 1)):
-            self.check(name, value, is_int(value) and value >= low, f"an integer >= {low}")
-        self.check("learning_rate", learning_rate, is_number(learning_rate) and learning_rate > 0, "a number > 0")
+            self.check_count(name, value, low)
+        self.check_positive("learning_rate", learning_rate)
         self.space, self.max_trials, self.epochs = space, max_trials, epochs
         self.hyperband_max_epochs, self.hyperband_factor = hyperband_max_epochs, hyperband_factor
         self.batch_size, self.learning_rate = batch_size, float(learning_rate)

@@ -35,7 +35,7 @@ from automl.errors import UsageError
 from automl.evolution.api import Evolution
 from automl.evolution.settings import EvolutionSettings
 from automl.evolution.space import Space
-from automl.evolution.spaces import make_space
+from automl.evolution.spaces import make_space, resolve_space
 from automl.evolution.tuner import compile_trial
 from automl.formats import DEFAULT_FORMATS
 from automl.io import atomic_save_model, atomic_write_text
@@ -57,7 +57,7 @@ class SpaceHyperModel(kt.HyperModel):
     """Builds (and compiles, with a fresh Adam) the net of the genome the hyperparameters draw,
     for the data `use_data` names."""
 
-    def __init__(self, space: Space, learning_rate: float = 1e-3):
+    def __init__(self, space: Space, learning_rate: float):
         if not hasattr(space, "from_hyperparameters"):
             raise ValueError(f"the {space.name} space has no hyperparameter form for Keras Tuner's tuners")
         super().__init__(name=f"{space.name}_space")
@@ -178,7 +178,7 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
         self.max_channels, self.max_units, self.recurrent_start = max_channels, max_units, recurrent_start
         self.regression, self.task, self.summary = regression, task_for(regression), None
         try:  # "auto" is the conv space: the space is declared now, before search() sees the data
-            space = make_space("conv" if self.space == "auto" else self.space, max_channels=max_channels,
+            space = make_space(resolve_space(self.space, sequential=False), max_channels=max_channels,
                                start=recurrent_start, max_units=max_units)
         except (ValueError, KeyError) as e:  # a recurrent start that is no genome of the space
             problem = f"no {e}" if isinstance(e, KeyError) else e

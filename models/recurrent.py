@@ -10,6 +10,8 @@ import math
 import keras
 from keras import ops
 
+from models.sequence import DEFAULT_GATE_BIAS
+
 
 def _leaky_relu_gain(slope: float) -> float:
     return math.sqrt(2.0 / (1.0 + slope ** 2))  # torch.nn.init.calculate_gain('leaky_relu', slope)
@@ -34,7 +36,7 @@ class DMUCell(keras.layers.Layer):
     `lr_multiplier` = 1 / (2n) (automl.optimizers.scaled).
     """
 
-    def __init__(self, units: int, hidden=(), gate_bias: float = 3.0, negative_slope: float = 0.01,
+    def __init__(self, units: int, hidden=(), gate_bias: float = DEFAULT_GATE_BIAS, negative_slope: float = 0.01,
                  l2: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.units, self.hidden = int(units), [int(h) for h in hidden]

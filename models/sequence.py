@@ -16,6 +16,7 @@ from models.spec import SpecError
 CELLS = ("dmu", "lstm", "gru", "rnn", "rhn")
 DEEP_CELLS = ("dmu", "rhn")
 DEFAULT_CELL = "dmu"  # seed 000's own layer
+DEFAULT_GATE_BIAS = 3.0  # the DMU's z bias at start (seed 000 L1212-L1220: +3 on the synthetic tasks)
 
 
 @dataclass
@@ -25,7 +26,7 @@ class SequenceSpec:
     layers: int = 1
     depth: int = 1
     hidden: int = 0          # DMU hidden width; 0: the same as units
-    gate_bias: float = 3.0   # DMU z bias at start (seed 000 L1212-L1220: +3 on the synthetic tasks)
+    gate_bias: float = DEFAULT_GATE_BIAS
     name: str = "sequence"
 
     def validate(self) -> None:

@@ -24,13 +24,14 @@ PRESETS = {
     "vgg-small": dict(stages=[[16], [32], [32, 32], [64, 64]], dense=[64]),
     "vgg-tiny": dict(stages=[[8], [16], [16]], dense=[16]),
 }
-POOLINGS = ("mean", "attention")  # how a bag's tile risks become one risk
+POOLINGS = ("mean", "attention")  # how a bag's tile risks become one risk; the first is the default
+DEFAULT_NET = "vgg-small"
 
 
 @dataclass
 class SurvivalNetSpec:
-    stages: list[list[int]] = field(default_factory=lambda: [list(s) for s in PRESETS["vgg-small"]["stages"]])
-    dense: list[int] = field(default_factory=lambda: list(PRESETS["vgg-small"]["dense"]))
+    stages: list[list[int]] = field(default_factory=lambda: [list(s) for s in PRESETS[DEFAULT_NET]["stages"]])
+    dense: list[int] = field(default_factory=lambda: list(PRESETS[DEFAULT_NET]["dense"]))
     batch_norm: bool = True
     dropout: float = 0.0
     name: str = "survival-vgg"
@@ -98,7 +99,7 @@ def thumbnail_model(spec: SurvivalNetSpec, input_shape):
     return backbone(spec, input_shape, name=spec.name)
 
 
-def bag_model(spec: SurvivalNetSpec, tiles: int, tile_shape, pooling: str = "mean"):
+def bag_model(spec: SurvivalNetSpec, tiles: int, tile_shape, pooling: str = POOLINGS[0]):
     """A bag of `tiles` tiles (zero tiles pad short bags and are masked out) -> one risk."""
     import keras
     from keras import layers, ops

@@ -6,7 +6,10 @@ from pathlib import Path
 from models.spec import Block, Conv, ConvNetSpec, Pool, ResNetSpec, SpecError, Stage
 
 
-def rb_0net(filters: int = 64, pooling_stages: int = 2) -> ResNetSpec:
+RB0_POOLING_STAGES = 2  # RB-0Net's default pooling stages (resbuilder.start_pooling_stages)
+
+
+def rb_0net(filters: int = 64, pooling_stages: int = RB0_POOLING_STAGES) -> ResNetSpec:
     """RB-0Net, seed 002 Fig. 6.1: one 64-channel conv, then GAP and the dense classifier.
 
     The figure is missing; the text speaks of "first/second/last pooling stage", so the net

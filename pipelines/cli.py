@@ -14,14 +14,17 @@ import time
 from pathlib import Path
 
 from automl.errors import ConfigError, UsageError, exit_code
-from automl.evolution.settings import SPACES
-from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS
-from automl.survival.settings import MODES as SURVIVAL_MODES
+from automl.evolution.settings import SPACES, EvolutionSettings
+from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS, ONNX_INSTALL
 from automl.strategies import DEFAULT_STRATEGY, DESCRIPTIONS, KERAS_TUNERS
-from automl.training_settings import OPTIMIZERS
-from models.sequence import CELLS
+from automl.survival.settings import MODES as SURVIVAL_MODES
+from automl.survival.settings import SlidesSettings
+from automl.training_settings import GRADIENT_OPTIMIZERS, OPTIMIZERS, POPULATION_OPTIMIZERS, TrainingSettings
+from models.sequence import CELLS, DEFAULT_CELL
 from models.zoo import ARCHITECTURES
 from pipelines import config as configs
+from pipelines.config import DEFAULT_PRESET
+from pipelines.datasets import BUNDLED, TFDS_EXAMPLES
 from pipelines.runs import check_budget, resolve_run
 
 # The library's strategies, and the command line's own baseline.
@@ -55,10 +58,11 @@ def _quiet_tensorflow() -> None:
         split_cpu(n)
 
 
-def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> None:
+def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None,
-                   help="digits (default, offline), mnist5k (offline), any tensorflow-datasets image "
-                        "classification name (cifar10, mnist, ...) or a folder with one subfolder per class")
+                   help=f"{', '.join(BUNDLED)} (offline; default {configs.top_level('search')['dataset']}), any "
+                        f"tensorflow-datasets image classification name ({', '.join(TFDS_EXAMPLES[:3])}, ...), "
+                        "a folder with one subfolder per class, or a sequence task (`automl datasets`)")
     p.add_argument("--config", metavar="FILE", help="YAML file whose keys override the defaults in configs/")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override one config key, e.g. --set train.epochs=5 (repeatable)")
@@ -74,14 +78,15 @@ def _run_flags(p: argparse.ArgumentParser, default_dataset: str = "digits") -> N
     p.add_argument("--arch", metavar="NAME|SPEC.json",
                    help=f"architecture: {', '.join(ARCHITECTURES)}, or a spec .json file")
     p.add_argument("--model", choices=CELLS,
-                   help="recurrent model for sequence datasets: dmu (default there), lstm, gru, rnn or rhn; "
+                   help=f"recurrent model for sequence datasets: {', '.join(CELLS)} (default there: {DEFAULT_CELL}); "
                         "tune with --set model.units/depth/hidden/layers/gate_bias/lr_rule")
     p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
     p.add_argument("--optimizer", choices=OPTIMIZERS,
-                   help="adam (default), sgd, phs (port-Hamiltonian, fixed friction), phs-go "
-                        "(goal-oriented braking; tune with --set train.phs.KEY=VALUE), or a gradient-free "
-                        "population optimizer for `automl train`: leea, ndes, ndes-g, ndes-b, de, cosyne, es "
-                        "(tune with --set population.NAME.KEY=VALUE, memory with --set population.memory_mb=MB)")
+                   help=f"{', '.join(GRADIENT_OPTIMIZERS)} (default {TrainingSettings.defaults()['optimizer']}; phs: "
+                        "port-Hamiltonian with fixed friction, phs-go: with goal-oriented braking, tune with --set "
+                        "train.phs.KEY=VALUE), or a gradient-free population optimizer for `automl train`: "
+                        f"{', '.join(POPULATION_OPTIMIZERS)} (tune with --set population.NAME.KEY=VALUE, memory "
+                        "with --set population.memory_mb=MB)")
 
 
 def build_parser() -> Parser:
@@ -104,8 +109,9 @@ def build_parser() -> Parser:
                    help="search space of evolution, random, bayesian and hyperband (default: conv for images, "
                         "recurrent for sequence datasets: cell, width, depth, gate bias, learning-rate rule)")
     p.add_argument("--preset", choices=configs.presets("search"), default=None,
-                   help="quick (default): short schedules (ResBuilder, 64-epoch evolution), minutes on small "
-                        "data; thesis: the theses' full schedules (configs/resbuilder.yaml, configs/evolution.yaml)")
+                   help=f"{DEFAULT_PRESET} (default): short schedules (ResBuilder, "
+                        f"{EvolutionSettings.defaults()['budget_epochs']}-epoch evolution), minutes on small data; "
+                        "thesis: the theses' full schedules (configs/resbuilder.yaml, configs/evolution.yaml)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("survival", help="whole-slide survival analysis: slides + clinical table -> risks, report",
@@ -117,7 +123,8 @@ def build_parser() -> Parser:
     p.add_argument("--clinical", metavar="CSV", help="clinical table (default: DIR/clinical.csv); columns slide, "
                                                       "patient, time, event, optional source and split")
     p.add_argument("--demo", action="store_true", help="write a small synthetic cohort into the run and analyse it")
-    p.add_argument("--mode", choices=SURVIVAL_MODES, help="thumbnail (default, the thesis) or tiles")
+    p.add_argument("--mode", choices=SURVIVAL_MODES, help=f"{' or '.join(SURVIVAL_MODES)} (default "
+                                                          f"{SlidesSettings.defaults()['mode']}, the thesis')")
     p.add_argument("--search", action="store_true", help="first search depth and widths with Keras Tuner's random "
                                                         "search on the validation C-index (search.max_trials)")
     for flag, kwargs in (("--config", dict(metavar="FILE", help="YAML overriding configs/survival.yaml")),
@@ -137,10 +144,10 @@ def build_parser() -> Parser:
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("--out", metavar="DIR", required=True, help="export directory (must not exist, or be empty)")
     p.add_argument("--format", dest="formats", action="append", choices=EXPORT_FORMATS, metavar="FORMAT",
-                   help=f"one of {', '.join(EXPORT_FORMATS)}, repeatable (default saved_model, for TF Serving; "
-                        "tflite writes DIR/model.tflite, onnx DIR/model.onnx and needs pip install "
-                        "\"automl-keras[onnx]\"); DIR/model.keras, loadable with plain Keras, and DIR/export.json "
-                        "are always written")
+                   help=f"one of {', '.join(EXPORT_FORMATS)}, repeatable (default {', '.join(DEFAULT_FORMATS)}; "
+                        "saved_model for TF Serving, tflite writes DIR/model.tflite, onnx DIR/model.onnx and needs "
+                        f"{ONNX_INSTALL}); DIR/model.keras, loadable with plain Keras, and DIR/export.json are "
+                        "always written")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="print a run's table of trained models",

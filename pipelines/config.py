@@ -24,13 +24,13 @@ from typing import Literal
 
 import yaml
 
-from automl.budget import parse_duration
 from automl.errors import ConfigError
 from automl.data_settings import DataSettings
 from automl.evolution.settings import EvolutionSettings
 from automl.model_settings import ModelSettings
 from automl.population_settings import PopulationSettings
 from automl.resbuilder.settings import ResBuilderSettings
+from automl.search_run import SearchRun
 from automl.settings import ArgumentError, Settings
 from automl.settings import is_settings as _is_settings
 from automl.survival.settings import (ClinicalColumns, DemoSettings, SlidesSettings, SurvivalDataSettings,
@@ -89,6 +89,14 @@ DEFAULTS = "the defaults of "  # the source named for a settings class's own def
 def settings_sections(schema) -> dict[str, type[Settings]]:
     """The sections of `schema` that a settings class defines: {section: class}."""
     return {k: h for k, h in typing.get_type_hints(schema).items() if _is_settings(h)}
+
+
+DEFAULT_PRESET = "quick"  # the settings classes' own defaults: `PRESETS["quick"]` changes nothing
+
+
+def top_level(name: str) -> dict:
+    """The top-level keys of a command's default file (dataset, budget, seed) with their defaults."""
+    return {k: v for k, v in _read_yaml(default_file(name)).items() if not isinstance(v, dict)}
 
 
 def presets(name: str) -> list[str]:
@@ -330,12 +338,11 @@ def _coerce(value, hint, key: str, source: str):
 
 
 def check_ranges(config, source: str = "config") -> None:
-    """The one value no settings class owns: the command's wall-clock budget."""
-    if config.budget is not None:
-        try:
-            parse_duration(config.budget)
-        except ValueError as e:
-            raise ConfigError(f"{source}: 'budget': {e}") from None
+    """The top-level keys by automl.SearchRun's rules: the command's wall-clock budget and seed."""
+    try:
+        SearchRun(budget=config.budget, seed=config.seed)
+    except ArgumentError as e:
+        raise ConfigError(f"{source}: '{e.argument}' must be {e.expected}, got {e.value!r}") from None
 
 
 def _build(schema, data: dict, sources: dict, default_source: str, prefix: str = ""):

@@ -7,8 +7,9 @@ from automl.budget import Deadline
 from automl.data import ImageDataset
 from automl.errors import UsageError
 from automl.evolution.api import Evolution
-from automl.evolution.spaces import make_space
+from automl.evolution.spaces import make_space, resolve_space
 from automl.rundir import RunDir
+from automl.task import task_of
 from pipelines import distributed
 from pipelines.console import already_complete, printer
 from pipelines.datasets import load_dataset
@@ -24,7 +25,7 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
         return done
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
     sequential = isinstance(data, SequenceDataset)
-    regression = sequential and data.task == "regression"
+    regression = task_of(data).regression
     space = search_space(cfg, cfg.evolution.space, sequential).name  # a space the settings cannot make: one line
     tuner = Evolution(**cfg.evolution.replace(space=space).to_dict(), resbuilder=cfg.resbuilder,
                       recurrent_start=recurrent_start(cfg) if space == "recurrent" else None, regression=regression,
@@ -40,11 +41,6 @@ def run_evolution(cfg, run: RunDir, quiet: bool = False, data: ImageDataset | No
 def recurrent_start(cfg) -> dict:
     """The recurrent space's first genome: the configured model.* settings."""
     return cfg.model.sequence_genome()
-
-
-def resolve_space(name: str, sequential: bool) -> str:
-    """Config value "auto": the conv space for images, the recurrent space for sequences."""
-    return ("recurrent" if sequential else "conv") if name == "auto" else name
 
 
 def search_space(cfg, name: str, sequential: bool):

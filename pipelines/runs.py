@@ -7,7 +7,7 @@ import json
 
 from automl.errors import UsageError
 from automl.training_settings import GRADIENT_OPTIMIZERS, lr_rule_refusal
-from automl.strategies import DEFAULT_STRATEGY, KERAS_TUNERS, RESBUILDER_STRATEGIES
+from automl.strategies import DEFAULT_STRATEGY, KERAS_TUNERS, RESBUILDER_STRATEGIES, STRATEGIES
 from models.sequence import CELLS
 from pipelines import config as configs
 from pipelines.population import arch_name, is_population
@@ -72,7 +72,7 @@ def resolve_run(args, command: str):
                        ("budget", None if args.budget is None else json.dumps(args.budget))):
         if value is not None:
             flags.append(f"{key}={value}")
-    preset = (getattr(args, "preset", None) or "quick") if command == "search" else None
+    preset = (getattr(args, "preset", None) or configs.DEFAULT_PRESET) if command == "search" else None
     cfg = configs.load_config(command, args.config, flags, preset=preset)
     configs.check_ranges(cfg, "config")
     # Fail on missing data or a bad architecture before any directory is written.
@@ -110,7 +110,8 @@ def check_model_fits_data(cfg, args, command: str, sequential: bool) -> None:
     strategy = getattr(args, "strategy", None) or DEFAULT_STRATEGY
     if sequential and strategy in RESBUILDER_STRATEGIES:
         raise UsageError(f"dataset {cfg.dataset!r} is a sequence dataset, but --strategy {strategy} grows image "
-                         "ResNets; search recurrent models with --strategy evolution, random, bayesian or hyperband")
+                         "ResNets; search recurrent models with --strategy "
+                         f"{' or '.join(s for s in STRATEGIES if s not in RESBUILDER_STRATEGIES)}")
     space = getattr(args, "space", None) or \
         {"evolution": cfg.evolution.space, **dict.fromkeys(KERAS_TUNERS, cfg.tuner.space)}.get(strategy)
     if space is None or space == "auto":

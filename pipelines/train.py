@@ -14,7 +14,7 @@ from automl.optimizers import lr_multipliers
 from automl.plots import training_curves
 from automl.report import result_text
 from automl.rundir import RunDir
-from automl.task import task_for
+from automl.task import task_for, task_of
 from automl.tfdata import split_pipelines
 from automl.training import compile_classifier, distribution_strategy, schedule_callbacks
 from models import build_model, count, get_spec
@@ -41,7 +41,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     keras.utils.set_random_seed(cfg.seed)
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data)
     sequential = isinstance(data, SequenceDataset)
-    task = task_for(sequential and data.task == "regression")
+    task = task_of(data)
     regression = task.regression
     population = is_population(cfg.train.optimizer)
     if sequential:

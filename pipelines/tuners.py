@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from automl.budget import Deadline
 from automl.rundir import RunDir
+from automl.task import task_of
 from automl.tuning import TUNERS
 from pipelines.console import already_complete, printer
 from pipelines.datasets import load_dataset
@@ -30,7 +31,7 @@ def run_keras_tuner(cfg, run: RunDir, strategy: str, quiet: bool = False, data=N
     settings = {k: v for k, v in cfg.tuner.replace(space=space).to_dict().items() if k in tuner_class.parameters()}
     tuner = tuner_class(**settings, max_channels=cfg.evolution.max_channels, max_units=cfg.evolution.max_units,
                         recurrent_start=recurrent_start(cfg) if space == "recurrent" else None,
-                        regression=sequential and data.task == "regression", seed=cfg.seed,
+                        regression=task_of(data).regression, seed=cfg.seed,
                         directory=str(run.path.parent), project_name=run.path.name, verbose=0 if quiet else 1)
     summary = tuner.search(data, augment=cfg.data.augment, deadline=deadline)
     say(f"run saved in {run.path}; export it with `automl export {run.path} --out DIR`")

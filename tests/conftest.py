@@ -74,11 +74,12 @@ def evolution_oracle(space, project_dir=None, *, seed: int = 0, deadline=None, m
                      chief: bool | None = None, **settings):
     """An EvolutionOracle driven by hand: `settings` are EvolutionSettings' arguments, built in
     `project_dir` when one is given. Worker timeouts are off (as on a worker, chief=False) unless
-    `worker_timeout` is given."""
+    `worker_timeout` is given; the (1+1)-EA's initial net is scored untrained (the thesis' rule,
+    which the hand-worked scenarios assume) unless `train_initial` is given."""
     from automl.evolution.oracle import EvolutionOracle
     from automl.evolution.settings import EvolutionSettings
 
-    oracle = EvolutionOracle(space, EvolutionSettings(**{"heartbeat": 0.1, **settings}), seed=seed,
+    oracle = EvolutionOracle(space, EvolutionSettings(**{"heartbeat": 0.1, "train_initial": False, **settings}), seed=seed,
                              minimize_loss=minimize_loss,
                              chief="worker_timeout" in settings if chief is None else chief)
     if deadline is not None:

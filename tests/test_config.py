@@ -140,6 +140,8 @@ def test_range_checks_name_the_key():
         configs.load_config("train", None, ["model.cell=lstn"])
     with pytest.raises(ConfigError, match=r"--set budget=soon: 'budget'"):
         configs.check_ranges(configs.load_config("train", None, ["budget=soon"]), "--set budget=soon")
+    with pytest.raises(ConfigError, match=r"--set seed=-1: 'seed' must be an integer in \[0, 2\*\*31\), got -1"):
+        configs.check_ranges(configs.load_config("search", None, ["seed=-1"]), "--set seed=-1")  # SearchRun's rule
     with pytest.raises(ConfigError, match=r"--set train.epochs=0: 'train.epochs' must be an integer >= 1, got 0"):
         configs.load_config("train", None, ["train.epochs=0"])
 

@@ -13,6 +13,7 @@ import pytest
 from automl.budget import Deadline
 from automl.evolution.inherit import inherit
 from conftest import evolution_oracle
+from automl.evolution.settings import EvolutionSettings
 from automl.evolution.pareto import crowding, dominates, fronts, nsga_keys
 from automl.evolution.space import NOTHING, NOVELTY_DRAWS, ConvStackSpace, compose
 from models import build_model
@@ -372,6 +373,15 @@ def test_with_a_time_budget_the_evolution_fills_it_past_its_epoch_budget(tmp_pat
     assert oracle.create_trial("w0").status == "STOPPED"
     assert deadline.hit is fill
     assert oracle.evo["best"] == ids[3 if fill else 2]
+
+
+@pytest.mark.parametrize("train_initial", [True, False])
+def test_the_initial_net_trains_before_it_is_scored_unless_the_thesis_rule_is_asked(tmp_path, train_initial):
+    oracle = make_oracle(tmp_path, train_initial=train_initial)
+    first = oracle.create_trial("w0")
+    assert first.hyperparameters.values["role"] == "initial"
+    assert first.hyperparameters.values["epochs"] == (4 if train_initial else 0)
+    assert EvolutionSettings(**EvolutionSettings.preset("thesis")).train_initial is False  # the thesis' rule
 
 
 def test_epochs_of_running_trials_count_against_the_budget(tmp_path):

@@ -183,3 +183,9 @@ def test_a_csv_row_is_named_by_its_line(tmp_path):
     with pytest.raises(UsageError, match=r"clinical table: column 'time' \(time\) is not numeric in row\(s\) 3 "
                                          r"\(value 'soon'\)"):
         clinical_table(read_table(path), ClinicalColumns())
+
+
+def test_the_clinical_columns_a_table_needs_and_may_have_are_its_arguments():
+    from automl.survival.settings import ClinicalColumns
+
+    assert ClinicalColumns.REQUIRED + ClinicalColumns.OPTIONAL == tuple(ClinicalColumns.parameters())

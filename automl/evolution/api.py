@@ -28,7 +28,7 @@ from automl.errors import UsageError
 from automl.evolution.oracle import EvolutionOracle
 from automl.evolution.pareto import fronts
 from automl.evolution.settings import EvolutionSettings
-from automl.evolution.spaces import make_space
+from automl.evolution.spaces import make_space, resolve_space
 from automl.evolution.tuner import EvolutionTuner, final_training
 from automl.formats import DEFAULT_FORMATS
 from automl.io import atomic_save_model, atomic_write_json, atomic_write_text
@@ -72,7 +72,7 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
         # Keras Tuner's own `directory` and `project_name` name its project inside the run directory.
         self.run_directory = self.run_path(PROJECT)
         self.clear(self.run_directory)
-        space = make_space("conv" if self.space == "auto" else self.space, self.resbuilder.start_pooling_stages,
+        space = make_space(resolve_space(self.space, sequential=False), self.resbuilder.start_pooling_stages,
                            self.max_channels, recurrent_start, self.max_units)
         oracle = EvolutionOracle(space, EvolutionSettings.of(self), seed=self.seed, minimize_loss=regression,
                                  chief=dist_utils.is_chief_oracle())
@@ -124,7 +124,10 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
             run.update_meta(dataset=data.describe(), class_names=data.class_names,
                             preprocess=preprocess.to_dict() if preprocess else None, augment=augment,
                             strategy="evolution", task=self.task.name)
-        self.oracle.use_deadline(deadline)
+        if worker:  # its oracle is a client of the chief's, whose budget counts
+            self.oracle.deadline = deadline
+        else:
+            self.oracle.use_deadline(deadline)
         self.oracle.on_trial_end = _Recorder(self, run, deadline)
         role = " (distributed worker)" if worker else " (distributed chief: waiting for workers)" \
             if dist_utils.has_chief_oracle() else ""
@@ -132,7 +135,7 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
                  f"validation {'sequences' if sequential else 'images'}; {self.search_space.name} space, {self.mode}, "
                  f"{'with' if self.inheritance else 'without'} weight inheritance, {self.epochs_per_trial} epochs per "
                  f"trial, budget {self.budget_epochs} epochs"
-                 f"{', then more until the time budget is spent' if self.oracle.filling() else ''}{role}")
+                 f"{', then more until the time budget is spent' if self.fill_budget and deadline.active else ''}{role}")
         started = time.time()
         EvolutionTuner.search(self, verbose=0)
         if worker:
@@ -279,8 +282,8 @@ def _final(tuner: Evolution, run: RunDir, trial, train, val, test, deadline: Dea
     started = time.perf_counter()
     keras.utils.set_random_seed(int(trial.trial_id))
     eval_seconds = trial.metrics.get_last_value("eval_seconds") if trial.metrics.exists("eval_seconds") else 0.0
-    deadline.reserve = 3.0 + 2.5 * eval_seconds  # the validation and test passes below
-    stopper = StopAtDeadline(deadline, final_passes=2.5)
+    stopper = StopAtDeadline(deadline, final_passes=2.5)  # the validation and test passes below
+    deadline.reserve = stopper.base + stopper.final_passes * eval_seconds
     genome = json.loads(trial.hyperparameters.values["genome"])
     model = final_training(tuner.load_model(trial), train, tuner.final_epochs, tuner.final_boundaries,
                            tuner.final_learning_rates, callbacks=[stopper] if deadline.active else [],

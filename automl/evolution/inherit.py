@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from automl.resbuilder.settings import ResBuilderSettings
 from models.spec import HEAD, ResNetSpec
 from models.transfer import transfer_weights
+
+# An inserted block's weights start near zero, as ResBuilder's do (resbuilder.init_mean_abs).
+_NEAR_IDENTITY = ResBuilderSettings.defaults()["init_mean_abs"]
 
 
 def _size(layer) -> int:
     return sum(int(w.size) for w in layer.get_weights())
 
 
-def inherit(plan: dict, parent, child, child_spec=None, parent_spec=None, near_identity: float = 1e-2,
+def inherit(plan: dict, parent, child, child_spec=None, parent_spec=None, near_identity: float = _NEAR_IDENTITY,
             seed: int = 0) -> float:
     """Copy the parent's weights into `child` as `plan` says; the share copied, in [0, 1]."""
     total = sum(_size(layer) for layer in child.layers)

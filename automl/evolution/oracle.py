@@ -51,7 +51,7 @@ class EvolutionOracle(kt.Oracle):
         self.worker_timeout = settings.worker_timeout if chief else 0.0
         self.on_trial_end: Callable | None = None  # set by the search that runs this oracle
         self.deadline, self.final_epochs = Deadline(), settings.final_epochs
-        self.fill_budget = settings.fill_budget
+        self.fill_budget, self.train_initial = settings.fill_budget, settings.train_initial
         self._heard: dict[str, float] = {}  # trial id -> last heartbeat (chief only; not state)
         self._tuner_seen: dict[str, float] = {}
         # Trial ids are zero-padded to len(str(max_trials)); the budget, not max_trials, stops the search.
@@ -79,7 +79,7 @@ class EvolutionOracle(kt.Oracle):
             if self.deadline.expired():  # the wall-clock budget: no new trial; running ones end at a batch
                 return {"status": Status.IDLE if running else Status.STOPPED}
         initial = self._needs_initial()
-        epochs = 0 if (initial and self.mode == "one_plus_one") else self.epochs_per_trial
+        epochs = 0 if (initial and self.mode == "one_plus_one" and not self.train_initial) else self.epochs_per_trial
         if (self.committed_epochs() + epochs > self.budget_epochs and not self.filling()) or initial is None:
             return {"status": Status.IDLE if running else Status.STOPPED}
         rng = np.random.default_rng([self.seed, int(trial_id)])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from automl.settings import AUGMENTS, Settings, is_int, is_number
+from automl.settings import AUGMENTS, Settings, is_finite_number, is_int
 
 SPACES = ("conv", "residual", "recurrent")
 SPACE_CHOICES = ("auto", *SPACES)  # auto: conv for images, recurrent for sequences
@@ -46,13 +46,14 @@ class EvolutionSettings(Settings):
         checkpoints: used-epoch marks at which the best net so far is also final-trained and tested (seed 001 §7.4 reports 128 and 512).
         worker_timeout: seconds after which a silent distributed worker is dead and its trial goes to another (ours).
         heartbeat: seconds between a distributed worker's heartbeats while it trains (ours).
+        train_initial: ours (issue #18): in the (1+1)-EA the initial net trains epochs_per_trial epochs before it is scored, so the first comparison is between trained nets; the thesis scores it with its random weights (seed 001 Alg. 4 l.16), which at small budgets leaves the search comparing children with chance. False in the thesis preset. (A population's initial nets always train.)
         fill_budget: ours (issue #18), not the thesis': with a wall-clock budget, the evolution goes on past budget_epochs with more children until the time is spent (less the final training's reserve), so no budget is left unused; without one, budget_epochs ends it as before. False in the thesis preset, so its schedule is exact.
     """
 
     PRESETS = {
         "quick": {},
         "thesis": {"budget_epochs": 512, "batch_size": 512, "final_epochs": 30, "final_boundaries": [10, 20],
-                   "fill_budget": False},
+                   "fill_budget": False, "train_initial": False},
     }
 
     def __init__(self, *, space: Literal[SPACE_CHOICES] = "auto", max_channels: int = CHANNELS[-1], max_units: int = UNITS[-1],
@@ -62,39 +63,38 @@ class EvolutionSettings(Settings):
                  niching_steps: int = 5, population_size: int = 16, tournament_size: int = 4, final_epochs: int = 15,
                  final_boundaries: list[int] = (5, 10), final_learning_rates: list[float] = (1e-3, 1e-4, 1e-5),
                  checkpoints: list[int] = (), worker_timeout: float = 120.0, heartbeat: float = 10.0,
-                 fill_budget: bool = True):
+                 fill_budget: bool = True, train_initial: bool = True):
         self.check_choice("space", space, SPACE_CHOICES)
         self.check_choice("mode", mode, MODES)
         self.check_choice("objective", objective, OBJECTIVES)
         self.check("objective", objective, objective != "pareto" or mode == "population",
                    "'accuracy' unless mode is 'population' (a (1+1)-EA has no population to rank)")
         self.check_choice("augment", augment, AUGMENTS)
-        for name, value in (("inheritance", inheritance), ("fill_budget", fill_budget)):
-            self.check(name, value, isinstance(value, bool), "True or False")
+        for name, value in (("inheritance", inheritance), ("fill_budget", fill_budget), ("train_initial", train_initial)):
+            self.check_bool(name, value)
         for name, value, low in (("max_channels", max_channels, CHANNELS[0]), ("max_units", max_units, UNITS[0]),
                                  ("epochs_per_trial", epochs_per_trial, 1), ("batch_size", batch_size, 1),
                                  ("niching_steps", niching_steps, 0), ("population_size", population_size, 2),
                                  ("final_epochs", final_epochs, 0)):
-            self.check(name, value, is_int(value) and value >= low, f"an integer >= {low}")
+            self.check_count(name, value, low)
         self.check("budget_epochs", budget_epochs, is_int(budget_epochs) and budget_epochs >= epochs_per_trial,
                    f"an integer >= epochs_per_trial ({epochs_per_trial})")
         self.check("tournament_size", tournament_size, is_int(tournament_size) and 1 <= tournament_size <= population_size,
                    f"an integer in [1, population_size ({population_size})]")
-        self.check("learning_rate", learning_rate, is_number(learning_rate) and learning_rate > 0, "a number > 0")
-        self.check("niching_probability", niching_probability,
-                   is_number(niching_probability) and 0 <= niching_probability <= 1, "in [0, 1]")
+        self.check_positive("learning_rate", learning_rate)
+        self.check_unit("niching_probability", niching_probability)
         final_boundaries, final_learning_rates, checkpoints = (list(final_boundaries), list(final_learning_rates),
                                                                list(checkpoints))
         self.check("final_boundaries", final_boundaries, all(is_int(b) and b > 0 for b in final_boundaries)
                    and final_boundaries == sorted(set(final_boundaries)), "increasing positive integers")
         self.check("final_learning_rates", final_learning_rates,
                    len(final_learning_rates) == len(final_boundaries) + 1
-                   and all(is_number(r) and r > 0 for r in final_learning_rates),
+                   and all(is_finite_number(r) and r > 0 for r in final_learning_rates),
                    f"{len(final_boundaries) + 1} positive numbers, one more than final_boundaries")
         self.check("checkpoints", checkpoints, all(is_int(c) and 0 < c <= budget_epochs for c in checkpoints),
                    f"integers in (0, budget_epochs ({budget_epochs})]")
-        self.check("heartbeat", heartbeat, is_number(heartbeat) and heartbeat > 0, "a number > 0 (seconds)")
-        self.check("worker_timeout", worker_timeout, is_number(worker_timeout) and worker_timeout > heartbeat,
+        self.check_positive("heartbeat", heartbeat, note=" (seconds)")
+        self.check("worker_timeout", worker_timeout, is_finite_number(worker_timeout) and worker_timeout > heartbeat,
                    f"a number > heartbeat ({heartbeat})")
         self.space, self.max_channels, self.max_units = space, max_channels, max_units
         self.mode, self.objective, self.inheritance = mode, objective, inheritance
@@ -106,4 +106,4 @@ class EvolutionSettings(Settings):
         self.final_learning_rates = [float(r) for r in final_learning_rates]
         self.checkpoints = checkpoints
         self.worker_timeout, self.heartbeat = float(worker_timeout), float(heartbeat)
-        self.fill_budget = fill_budget
+        self.fill_budget, self.train_initial = fill_budget, train_initial

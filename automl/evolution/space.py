@@ -20,7 +20,7 @@ import numpy as np
 from automl.evolution.settings import CHANNELS
 from models import build_model, count
 from models.spec import Block, Conv, ConvNetSpec, ResNetSpec
-from models.zoo import rb_0net
+from models.zoo import RB0_POOLING_STAGES, rb_0net
 
 # Seed 001 Ch. 7, Fig. 7.1 (reference 001 §2.4); the widths are automl.evolution.settings.CHANNELS.
 KERNELS = (1, 3, 5)
@@ -237,7 +237,7 @@ class ResidualSpace(Space):
     name = "residual"
     mutation_weights = {k: v for k, v in MUTATION_WEIGHTS.items() if k != "change_stride"}
 
-    def __init__(self, pooling_stages: int = 2, max_channels: int = CHANNELS[-1]):
+    def __init__(self, pooling_stages: int = RB0_POOLING_STAGES, max_channels: int = CHANNELS[-1]):
         self.pooling_stages = pooling_stages
         self.channels = tuple(c for c in CHANNELS if c <= max_channels)
 

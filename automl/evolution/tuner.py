@@ -192,11 +192,12 @@ def compile_trial(model: keras.Model, learning_rate: float, regression: bool = F
     return compile_classifier(model, adam, regression, lr_multipliers(model) if lr_rule else None)
 
 
-def final_training(model: keras.Model, train, epochs: int = 30, boundaries=(10, 20),
-                   rates=(1e-3, 1e-4, 1e-5), callbacks=(), regression: bool = False,
+def final_training(model: keras.Model, train, epochs: int, boundaries, rates, callbacks=(), regression: bool = False,
                    lr_rule: bool = False) -> keras.Model:
-    """Seed 001 §7.4: the best net trains 30 more epochs at lr 1e-3 / 1e-4 / 1e-5 (steps at
-    epochs 10 and 20), continuing from its inherited weights (reference A7.4)."""
+    """Seed 001 §7.4: the best net trains `epochs` more epochs, continuing from its inherited
+    weights (reference A7.4), at `rates[i]` until epoch `boundaries[i]` (EvolutionSettings'
+    final_epochs, final_boundaries, final_learning_rates; the thesis: 30 epochs at 1e-3 / 1e-4 /
+    1e-5, steps at epochs 10 and 20)."""
     def rate(epoch: int, lr=None) -> float:
         return float(rates[sum(epoch >= b for b in boundaries)])
 

@@ -31,6 +31,7 @@ from automl.io import atomic_save_model, atomic_write_bytes
 from automl.population.engine import BYTES, MB, PopulationEngine
 from automl.population_settings import BatchSettings, FitSettings, PopulationRunSettings
 from automl.settings import ArgumentError, Settings, merged_args_doc, merged_signature, split_keywords
+from automl.task import TASKS, task_for
 from automl.training_settings import TrainingSettings
 
 _EPOCHS = TrainingSettings.defaults()["epochs"]  # the default of `train.epochs`
@@ -151,10 +152,10 @@ class PopulationOptimizer(abc.ABC):
         if len(x) == 0 or len(xv) == 0:
             raise ValueError("population training needs a non-empty training and validation split")
         self.validated(TrainingSettings, {"epochs": epochs})  # the rule of `train.epochs`
-        task = task or ("regression" if np.issubdtype(y.dtype, np.floating) else "classification")
+        task = task or task_for(np.issubdtype(y.dtype, np.floating)).name
         engine = PopulationEngine(model, task, memory_mb=self.memory_mb, jit=self.jit)
         self._check_fits(engine, len(xv))
-        monitor_max = task == "classification"
+        monitor_max = TASKS[task].mode == "max"
         steps = self.steps_per_epoch(len(x))
         total = epochs * steps
         self.total_generations = total

@@ -23,6 +23,7 @@ from automl.errors import MemoryBudgetError
 from automl.population.backend import compile_function, grouped_conv_differentiable, on_accelerator, value_and_grad_sum
 from automl.population.folded import FoldedForward
 from automl.population_settings import PopulationRunSettings
+from automl.task import CLASSIFICATION, TASKS
 
 BYTES = 4  # float32
 MB = 1 << 20
@@ -111,10 +112,10 @@ class PopulationEngine:
     CACHE_MB = 8
     MAX_SLICES = 32  # each slice is traced into the graph: bound its size
 
-    def __init__(self, model: keras.Model, task: str = "classification", memory_mb: float = _RUN["memory_mb"],
+    def __init__(self, model: keras.Model, task: str = CLASSIFICATION.name, memory_mb: float = _RUN["memory_mb"],
                  jit: bool = _RUN["jit"], folded: bool = True, cache_mb: float | None = None):
-        if task not in ("classification", "regression"):
-            raise ValueError(f"task must be classification or regression, not {task!r}")
+        if task not in TASKS:
+            raise ValueError(f"task must be {' or '.join(TASKS)}, not {task!r}")
         self.model, self.task, self.jit = model, task, jit
         self.table = WeightTable(model)
         self.size = self.table.size

@@ -24,8 +24,9 @@ from keras import ops
 from automl.population.backend import compile_function
 from automl.population.base import BYTES, PopulationOptimizer, documented, refuse
 from automl.population.engine import MB
+from automl.task import TASKS
 from automl.population_settings import NDES_VARIANTS, NdesSettings
-from automl.settings import ArgumentError
+from automl.settings import ArgumentError, one_of
 
 
 @documented
@@ -43,7 +44,7 @@ class NDES(PopulationOptimizer):
 
     def __init__(self, *, variant: str = "ndes", fuse: bool = True, **kwargs):
         super().__init__(**kwargs)
-        self.check("variant", variant, variant in NDES_VARIANTS, "one of " + ", ".join(map(repr, NDES_VARIANTS)))
+        self.check("variant", variant, variant in NDES_VARIANTS, one_of(NDES_VARIANTS))
         self.check("fuse", fuse, isinstance(fuse, bool), "True or False")
         s = self.settings
         self.name = variant
@@ -105,7 +106,7 @@ class NDES(PopulationOptimizer):
         # The caller's compile settings (its metrics go into the saved best member) come back after.
         caller_compile = model.get_compile_config() if model.compiled else None
         model.compile(optimizer=keras.optimizers.Adam(self.bootstrap_lr),
-                      loss="mse" if engine.task == "regression" else "sparse_categorical_crossentropy")
+                      loss=TASKS[engine.task].loss)
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.bootstrap_patience,
                                              restore_best_weights=True)
         keras.utils.set_random_seed(self.seed)

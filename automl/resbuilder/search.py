@@ -44,6 +44,7 @@ from automl.resbuilder.growth import (blocks_to_remove, init_near_identity, inse
                                       remove_blocks)
 from automl.resbuilder.morph import Collapse, alive_channels, conv_groups, fit_to_budget, morph_widths, morphnet_penalty
 from automl.resbuilder.settings import ResBuilderSettings
+from automl.task import CLASSIFICATION
 from automl.training import compile_classifier, schedule_callbacks
 from models import build_model, count, transfer_weights
 from models.spec import ResNetSpec
@@ -253,7 +254,7 @@ class ResBuilderCycle:
         fill["weights"] = self._save_weights(model, f"continued_{fill['continued']}.weights.h5")  # the next starts here
         best_epoch = keep.weights
         model.set_weights(best_epoch)
-        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(loss=CLASSIFICATION.loss, metrics=list(CLASSIFICATION.metrics))
         test = model.evaluate(self.data.test, return_dict=True, verbose=0) if self.data.test is not None else None
         improved = keep.best > best["val_accuracy"]  # validation only; the test split is reported
         record = {"kind": "continued", "arch": f"{label}", "architecture": best["architecture"],
@@ -346,7 +347,7 @@ class ResBuilderCycle:
             # what the removal and MorphNet decisions read.
             model.set_weights(keep.weights)
         if trained is not model:  # the wrapper was compiled; evaluate the bare net, penalty-free
-            model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            model.compile(loss=CLASSIFICATION.loss, metrics=list(CLASSIFICATION.metrics))
         val = model.evaluate(self.data.val, return_dict=True, verbose=0)
         # The test split, where there is one, is measured for reporting only, never to choose.
         test = model.evaluate(self.data.test, return_dict=True, verbose=0) if self.data.test is not None else None

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from automl.settings import Settings, is_int, is_number
-from models.zoo import START_NETS
+from automl.settings import Settings
+from models.zoo import RB0_POOLING_STAGES, START_NETS
 
 LARGE_INPUT_PIXELS = 128  # seed 002: zeta_large for inputs of 128 pixels or more (Animals10 at 300 px)
 
@@ -43,7 +43,7 @@ class ResBuilderSettings(Settings):
         "thesis": {"insertions": 4, "morph_steps": 7, "epochs": 20, "zeta": 1e8, "fill_budget": False},
     }
 
-    def __init__(self, *, start: Literal[START_NETS] = "rb-0net", start_pooling_stages: int = 2,
+    def __init__(self, *, start: Literal[START_NETS] = "rb-0net", start_pooling_stages: int = RB0_POOLING_STAGES,
                  insertions: int = 3, morph_steps: int = 1, epochs: int = 12, layerlasso_momentum: bool = True,
                  momentum_gain: float = 0.015, lambda_morph: float = 1e-7, morph_threshold: float = 1e-2,
                  intensity: float = 1.0, zeta: float = 1e7, zeta_large: float = 1e9, lambda_lasso: float = 1e-8,
@@ -52,17 +52,17 @@ class ResBuilderSettings(Settings):
         self.check_choice("start", start, START_NETS)
         for name, value, low in (("start_pooling_stages", start_pooling_stages, 0), ("insertions", insertions, 0),
                                  ("morph_steps", morph_steps, 1), ("epochs", epochs, 1)):
-            self.check(name, value, is_int(value) and value >= low, f"an integer >= {low}")
+            self.check_count(name, value, low)
         for name, value in (("layerlasso_momentum", layerlasso_momentum), ("fill_budget", fill_budget)):
-            self.check(name, value, isinstance(value, bool), "True or False")
+            self.check_bool(name, value)
         for name, value in (("momentum_gain", momentum_gain), ("lambda_morph", lambda_morph),
                             ("morph_threshold", morph_threshold), ("lambda_lasso", lambda_lasso),
                             ("lasso_threshold", lasso_threshold), ("lambda_l2", lambda_l2),
                             ("init_mean_abs", init_mean_abs)):
-            self.check(name, value, is_number(value) and value >= 0, "a number >= 0")
-        self.check("intensity", intensity, is_number(intensity) and 0 < intensity <= 1, "in (0, 1]")
+            self.check_positive(name, value, zero=True)
+        self.check_unit("intensity", intensity, low_open=True)
         for name, value in (("zeta", zeta), ("zeta_large", zeta_large)):
-            self.check(name, value, is_number(value) and value > 0, "a number > 0 (FLOPs)")
+            self.check_positive(name, value, note=" (FLOPs)")
         self.start, self.start_pooling_stages = start, start_pooling_stages
         self.insertions, self.morph_steps, self.epochs = insertions, morph_steps, epochs
         self.layerlasso_momentum, self.momentum_gain = layerlasso_momentum, float(momentum_gain)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from automl.errors import UsageError
+from automl.survival.settings import ClinicalColumns
 from automl.survival.slides import SLIDE_SUFFIXES
 
 SPLITS = ("train", "val", "test")
@@ -38,13 +39,13 @@ def clinical_table(frame, columns, name: str = "clinical table"):
 
     if not isinstance(frame, pd.DataFrame):
         raise UsageError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
-    needed = {key: getattr(columns, key) for key in ("slide", "patient", "time", "event")}
+    needed = {key: getattr(columns, key) for key in ClinicalColumns.REQUIRED}
     missing = [f"{column!r} ({key})" for key, column in needed.items() if column not in frame.columns]
     if missing:
         raise UsageError(f"{name} lacks column {', '.join(missing)}; it has {', '.join(map(repr, frame.columns))} "
                          "(name yours in the clinical settings: --set clinical.KEY=NAME, or clinical={'KEY': NAME})")
     out = pd.DataFrame({key: frame[column] for key, column in needed.items()})
-    for key in ("source", "split"):
+    for key in ClinicalColumns.OPTIONAL:
         column = getattr(columns, key)
         out[key] = frame[column].astype(str) if column in frame.columns else ("all" if key == "source" else None)
     out["slide"], out["patient"] = out["slide"].astype(str), out["patient"].astype(str)

@@ -8,6 +8,7 @@ import numpy as np
 
 from automl.io import atomic_write_text
 from automl.plots import plt, save_figure
+from automl.survival.clinical import SPLITS
 
 
 def km_plot(patients, cut: float, path: Path, splits=("val", "test")) -> None:
@@ -54,7 +55,7 @@ def markdown(summary: dict, metrics: dict, skipped: list[dict], cohort_notes: li
              "## Results per patient", "",
              "| split | patients | events | C-index | C-index (per-source std.) | AUROC (event) | log-rank p | hazard ratio high vs low |",
              "|---|---|---|---|---|---|---|---|"]
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         m = metrics["patients"][split]
         g = m["groups"]
         hr = "-" if g["hazard_ratio"] is None else \
@@ -62,7 +63,7 @@ def markdown(summary: dict, metrics: dict, skipped: list[dict], cohort_notes: li
         lines.append(f"| {split} | {m['n']} | {m['events']} | {_fmt(m['c_index'])} | {_fmt(m['c_index_std'])} | "
                      f"{_fmt(m['auroc'])} | {_fmt(g['logrank_p'], 4)} | {hr} |")
     lines += ["", "## Results per slide", "", "| split | slides | C-index | AUROC (event) |", "|---|---|---|---|"]
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         m = metrics["slides"][split]
         lines.append(f"| {split} | {m['n']} | {_fmt(m['c_index'])} | {_fmt(m['auroc'])} |")
     lines += ["", "Risk groups split at the median risk of the training patients; the test split was used once, "

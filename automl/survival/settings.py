@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from automl.settings import SEED_RULE, Settings, is_int, is_number, is_seed
-from models.survival import POOLINGS
+from automl.settings import SEED_RULE, Settings, is_finite_number, is_int, is_number, is_seed
+from models.survival import DEFAULT_NET, POOLINGS
 from models.survival import PRESETS as NETS
 
 MODES = ("thumbnail", "tiles")  # a whole slide downsampled (the thesis), or a bag of tissue tiles
@@ -22,7 +22,7 @@ ARCHS = tuple(NETS)
 def _check_at_least(settings: Settings, names_values, low: float) -> None:
     """Each (name, value) a number >= `low` (downsampling factors: 1 is the slide's own pixels)."""
     for name, value in names_values:
-        settings.check(name, value, is_number(value) and value >= low, f"a number >= {low:g}")
+        settings.check(name, value, is_finite_number(value) and value >= low, f"a number >= {low:g}")
 
 
 def _check_size(settings: Settings, name: str, value, low: int) -> None:
@@ -32,7 +32,8 @@ def _check_size(settings: Settings, name: str, value, low: int) -> None:
 
 def _check_optional_positive(settings: Settings, names_values) -> None:
     for name, value in names_values:
-        settings.check(name, value, value is None or (is_number(value) and value > 0), "a number > 0 or None")
+        if value is not None:
+            settings.check_positive(name, value, note=" or None")
 
 
 class SlidesSettings(Settings):
@@ -62,9 +63,9 @@ class SlidesSettings(Settings):
         _check_at_least(self, (("downsample", downsample), ("tile_downsample", tile_downsample)), 1)
         _check_optional_positive(self, (("target_mpp", target_mpp), ("tile_mpp", tile_mpp)))
         _check_size(self, "canvas", canvas, 16)
-        self.check("tile_size", tile_size, is_int(tile_size) and tile_size >= 16, "an integer >= 16")
-        self.check("min_tissue", min_tissue, is_number(min_tissue) and 0 <= min_tissue <= 1, "in [0, 1]")
-        self.check("max_tiles", max_tiles, is_int(max_tiles) and max_tiles >= 1, "an integer >= 1")
+        self.check_count("tile_size", tile_size, 16)
+        self.check_unit("min_tissue", min_tissue)
+        self.check_count("max_tiles", max_tiles, 1)
         self.check("cache_dir", cache_dir, cache_dir is None or (isinstance(cache_dir, str) and cache_dir != ""),
                    "a folder path or None")
         self.mode, self.downsample, self.canvas = mode, float(downsample), list(canvas)
@@ -93,6 +94,9 @@ class ClinicalColumns(Settings):
         split: optional: train, val or test per patient; without it patients are split with the seed.
     """
 
+    REQUIRED = ("slide", "patient", "time", "event")  # the arguments below naming columns a table must have
+    OPTIONAL = ("source", "split")
+
     def __init__(self, *, slide: str = "slide", patient: str = "patient", time: str = "time", event: str = "event",
                  source: str = "source", split: str = "split"):
         names = {"slide": slide, "patient": patient, "time": time, "event": event, "source": source, "split": split}
@@ -115,7 +119,7 @@ class SurvivalDataSettings(Settings):
     """
 
     def __init__(self, *, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 42):
-        self.check("val_fraction", val_fraction, is_number(val_fraction) and 0 < val_fraction < 1, "in (0, 1)")
+        self.check_unit("val_fraction", val_fraction, low_open=True, high_open=True)
         self.check("test_fraction", test_fraction, is_number(test_fraction) and 0 < test_fraction < 1
                    and val_fraction + test_fraction < 1, "in (0, 1), with val_fraction + test_fraction below 1")
         self.check("split_seed", split_seed, is_seed(split_seed), SEED_RULE)
@@ -130,7 +134,7 @@ class SurvivalModelSettings(Settings):
         pooling: tiles mode: a bag's tile risks to the patient's risk by their mean or by attention (Ilse et al. 2018).
     """
 
-    def __init__(self, *, arch: Literal[ARCHS] = "vgg-small", pooling: Literal[POOLINGS] = "mean"):
+    def __init__(self, *, arch: Literal[ARCHS] = DEFAULT_NET, pooling: Literal[POOLINGS] = POOLINGS[0]):
         self.check_choice("arch", arch, ARCHS)
         self.check_choice("pooling", pooling, POOLINGS)
         self.arch, self.pooling = arch, pooling
@@ -148,11 +152,10 @@ class SurvivalTrainingSettings(Settings):
     """
 
     def __init__(self, *, epochs: int = 50, batch_size: int = 5, learning_rate: float = 1e-3, penalty: float = 0.1):
-        self.check("epochs", epochs, is_int(epochs) and epochs >= 1, "an integer >= 1")
-        self.check("batch_size", batch_size, is_int(batch_size) and batch_size >= 2,
-                   "an integer >= 2 (the Cox loss compares samples in a batch)")
-        self.check("learning_rate", learning_rate, is_number(learning_rate) and learning_rate > 0, "a number > 0")
-        self.check("penalty", penalty, is_number(penalty) and penalty >= 0, "a number >= 0")
+        self.check_count("epochs", epochs, 1)
+        self.check_count("batch_size", batch_size, 2, " (the Cox loss compares samples in a batch)")
+        self.check_positive("learning_rate", learning_rate)
+        self.check_positive("penalty", penalty, zero=True)
         self.epochs, self.batch_size = epochs, batch_size
         self.learning_rate, self.penalty = float(learning_rate), float(penalty)
 
@@ -167,8 +170,8 @@ class SurvivalSearchSettings(Settings):
     """
 
     def __init__(self, *, max_trials: int = 4, epochs: int = 10):
-        self.check("max_trials", max_trials, is_int(max_trials) and max_trials >= 1, "an integer >= 1")
-        self.check("epochs", epochs, is_int(epochs) and epochs >= 1, "an integer >= 1")
+        self.check_count("max_trials", max_trials, 1)
+        self.check_count("epochs", epochs, 1)
         self.max_trials, self.epochs = max_trials, epochs
 
 
@@ -188,10 +191,9 @@ class DemoSettings(Settings):
 
     def __init__(self, *, patients: int = 48, size: list[int] = (1536, 2048), mpp: float = 0.5, shift: float = 0.0,
                  downsample: float = 16.0, canvas: list[int] = (128, 160), tile_downsample: float = 2.0):
-        self.check("patients", patients, is_int(patients) and patients >= 12,
-                   "an integer >= 12 (three splits with events)")
+        self.check_count("patients", patients, 12, " (three splits with events)")
         _check_size(self, "size", size, 64)
-        self.check("mpp", mpp, is_number(mpp) and mpp > 0, "a number > 0")
+        self.check_positive("mpp", mpp)
         self.check("shift", shift, is_number(shift), "a number")
         _check_at_least(self, (("downsample", downsample), ("tile_downsample", tile_downsample)), 1)
         _check_size(self, "canvas", canvas, 16)

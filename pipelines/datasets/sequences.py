@@ -29,7 +29,6 @@ import numpy as np
 
 from automl.data import Splits
 
-SYNTHETIC = ("adding", "multiplication", "parity", "temporal_order", "noisy", "noise_free", "copy_memory")
 READINGS = ("rows", "pixels", "pixels-permuted")
 
 
@@ -140,17 +139,18 @@ def copy_memory(n, length, rng, remember: int = 10):
     return np.eye(10, dtype=np.float32)[seq], targets
 
 
-GENERATORS = {"adding": adding, "multiplication": multiplication, "parity": parity,
-              "temporal_order": temporal_order, "noisy": noisy, "noise_free": noise_free, "copy_memory": copy_memory}
-TASKS = {"adding": ("regression", None), "multiplication": ("regression", None), "parity": ("regression", None),
-         "temporal_order": ("classification", 8), "noisy": ("classification", 100),
-         "noise_free": ("classification", 100), "copy_memory": ("classification", 10)}
+# Each synthetic task: its generator, its task and its number of classes (None: regression).
+TASKS = {"adding": (adding, "regression", None), "multiplication": (multiplication, "regression", None),
+         "parity": (parity, "regression", None), "temporal_order": (temporal_order, "classification", 8),
+         "noisy": (noisy, "classification", 100), "noise_free": (noise_free, "classification", 100),
+         "copy_memory": (copy_memory, "classification", 10)}
+SYNTHETIC = tuple(TASKS)
 
 
 def synthetic(name: str, length: int, sizes: tuple[int, int, int], seed: int) -> SequenceDataset:
     """Train, validation and test sets from independent seeded streams."""
-    parts = [GENERATORS[name](count, length, np.random.default_rng([seed, k])) for k, count in enumerate(sizes)]
-    task, classes = TASKS[name]
+    generate, task, classes = TASKS[name]
+    parts = [generate(count, length, np.random.default_rng([seed, k])) for k, count in enumerate(sizes)]
     (xa, ya), (xb, yb), (xc, yc) = parts
     return SequenceDataset(f"{name}-{length}", xa, ya, xb, yb, xc, yc, task, classes,
                            per_step=name == "copy_memory")

@@ -106,4 +106,8 @@ MUTATIONS = [
          what="setting ignored", file="automl/evolution/oracle.py",
          find="return self.fill_budget and self.deadline.active", replace="return self.deadline.active",
          tests=["tests/test_evolution_mechanisms.py::test_with_a_time_budget_the_evolution_fills_it_past_its_epoch_budget"]),
+    dict(id="evo-initial-untrained", mechanism="the (1+1)-EA's initial net trains before it is scored (ours)",
+         what="setting ignored", file="automl/evolution/oracle.py",
+         find='self.mode == "one_plus_one" and not self.train_initial)', replace='self.mode == "one_plus_one")',
+         tests=["tests/test_evolution_mechanisms.py::test_the_initial_net_trains_before_it_is_scored_unless_the_thesis_rule_is_asked"]),
 ]

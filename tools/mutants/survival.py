@@ -72,7 +72,7 @@ MUTATIONS = [
          tests=[M + "test_cox_loss_equals_the_hand_computed_breslow_partial_likelihood_plus_the_mean_risk_penalty"]),
     dict(id="sv-batch-of-one", mechanism="the Cox loss compares the samples of a batch: batch_size >= 2",
          what="bound off by one (a batch of 1 accepted)", file="automl/survival/settings.py",
-         find="is_int(batch_size) and batch_size >= 2,", replace="is_int(batch_size) and batch_size >= 1,",
+         find='self.check_count("batch_size", batch_size, 2,', replace='self.check_count("batch_size", batch_size, 1,',
          tests=[A + "test_a_bad_argument_to_each_survival_settings_class_names_it"]),
     dict(id="sv-fractions-fill-the-cohort", mechanism="validation and test leave patients to train on",
          what="comparison < became <= (no training patients accepted)", file="automl/survival/settings.py",

@@ -24,8 +24,8 @@ MUTATIONS = [
          tests=[T + "test_tuner_settings_rules_hold_at_their_boundary"]),
     dict(id="kt-learning-rate-zero", mechanism="TunerSettings: Adam's learning rate > 0",
          what="> became >=", file="automl/tuner_settings.py",
-         find="is_number(learning_rate) and learning_rate > 0",
-         replace="is_number(learning_rate) and learning_rate >= 0",
+         find='self.check_positive("learning_rate", learning_rate)',
+         replace='self.check_positive("learning_rate", learning_rate, zero=True)',
          tests=[T + "test_tuner_settings_rules_hold_at_their_boundary"]),
     # -- the public classes --------------------------------------------------------------------------
     dict(id="kt-unused-setting-accepted", mechanism="each tuner refuses the settings it has no use for",
