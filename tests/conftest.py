@@ -8,6 +8,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import pytest  # noqa: E402
 
+from automl.budget import Deadline  # noqa: E402
 from models import Block, Pool, ResNetSpec, Stage  # noqa: E402
 
 
@@ -68,6 +69,18 @@ def load_script(name: str, path):
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+class AfterCalls(Deadline):
+    """A deadline that passes after a fixed number of checks: a deterministic clock."""
+
+    def __init__(self, checks: int):
+        super().__init__(seconds=1e9)
+        self.checks = checks
+
+    def work_left(self) -> float:
+        self.checks -= 1
+        return 1.0 if self.checks >= 0 else -1.0
 
 
 def evolution_oracle(space, project_dir=None, *, seed: int = 0, deadline=None, minimize_loss: bool = False,

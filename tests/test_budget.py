@@ -7,10 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from automl.budget import Deadline, parse_duration
+from automl.budget import parse_duration
 from automl.callbacks import Checkpointer, StopAtDeadline
 from automl.export import export_run
-from conftest import evolution_oracle, read_jsonl
+from conftest import AfterCalls, evolution_oracle, read_jsonl
 from pipelines.cli import main
 
 
@@ -33,18 +33,6 @@ def test_bad_budget_flags_fail_in_one_line(tmp_path, capsys, flag):
     assert not (tmp_path / "run").exists()
     assert main(["search", "--out", str(tmp_path / "run"), "--set", "budget=soon"]) == 2
     assert "'budget'" in capsys.readouterr().err
-
-
-class AfterCalls(Deadline):
-    """A deadline that passes after a fixed number of checks: a deterministic clock."""
-
-    def __init__(self, checks: int):
-        super().__init__(seconds=1e9)
-        self.checks = checks
-
-    def work_left(self) -> float:
-        self.checks -= 1
-        return 1.0 if self.checks >= 0 else -1.0
 
 
 def tiny_model():

@@ -16,6 +16,7 @@ from automl.budget import Deadline
 from automl.errors import UsageError
 from automl.report import format_report
 from automl.rundir import RunDir
+from conftest import AfterCalls
 from pipelines import config as configs
 
 
@@ -173,25 +174,13 @@ def test_no_trial_starts_once_the_budget_is_spent(tmp_path):
     assert RunDir.open(tmp_path / "bayes").meta()["strategy"] == "bayesian"
 
 
-class AfterChecks(Deadline):
-    """A deadline that passes after a fixed number of checks: a deterministic clock."""
-
-    def __init__(self, checks: int):
-        super().__init__(seconds=1e9)
-        self.checks = checks
-
-    def work_left(self) -> float:
-        self.checks -= 1
-        return 1.0 if self.checks >= 0 else -1.0
-
-
 def test_the_budget_cuts_a_running_trial_and_its_cut_epoch_never_counts(tmp_path):
     """48 training images in 6 batches and 12 validation images in 2: the deadline is checked when
     a trial is created and after every batch, so it passes at the first batch of epoch 2. The run
     stops there; the trial's score and checkpoint are epoch 1's, the search's deadline itself
     (not a copy) learnt what an evaluation pass costs, and no second trial starts."""
     x, y = _digits(60)
-    deadline = AfterChecks(1 + 6 + 2)
+    deadline = AfterCalls(1 + 6 + 2)
     tuner = automl.RandomSearch(max_trials=3, epochs=3, max_channels=16, directory=str(tmp_path), project_name="run",
                                 verbose=0)
     summary = tuner.search(x, y, batch_size=8, deadline=deadline)
@@ -205,7 +194,7 @@ def test_a_trial_cut_in_its_first_epoch_has_no_score(tmp_path):
     tuner = automl.RandomSearch(max_trials=3, epochs=3, max_channels=16, directory=str(tmp_path), project_name="run",
                                 verbose=0)
     with pytest.raises(UsageError, match="the budget ended before a first trial finished"):
-        tuner.search(x, y, batch_size=8, deadline=AfterChecks(1 + 3))
+        tuner.search(x, y, batch_size=8, deadline=AfterCalls(1 + 3))
     assert list(tuner.oracle.trials) == ["0"] and RunDir.open(tmp_path / "run").records() == []
 
 
@@ -222,7 +211,7 @@ def test_a_cut_epoch_reaches_keras_tuners_callbacks_as_the_worst_value():
     x, y = _digits(40)
     model = keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    stopper = _TrialStopper(AfterChecks(5 + 2), kt.Objective("val_accuracy", "max"), final_passes=1)
+    stopper = _TrialStopper(AfterCalls(5 + 2), kt.Objective("val_accuracy", "max"), final_passes=1)
     history = model.fit(x[:40], y[:40], validation_data=(x[:16], y[:16]), batch_size=8, epochs=3, verbose=0,
                         callbacks=[stopper, Recorder()])
     assert len(seen) == 2 and np.isfinite(seen[0][0]) and seen[1][0] == -np.inf and np.isfinite(seen[1][1])
