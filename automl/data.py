@@ -13,6 +13,12 @@ from models.preprocess import Preprocess
 KINDS = ("natural", "digits")
 
 
+def kind_of(channels: int) -> str:
+    """Grey images are digit-like: scaled to [0, 1] (seed 002 §6.1.5, L1157) and never flipped
+    (the thesis flipped every dataset, but a mirrored digit is another symbol); colour ones natural."""
+    return "digits" if channels == 1 else "natural"
+
+
 @dataclass
 class Splits:
     """A dataset's three splits in memory (images here; sequences in pipelines.datasets)."""
@@ -172,8 +178,7 @@ def image_data(x, y=None, validation_data=None, validation_split: float | None =
     for argument, other in (("validation_data", x_val), ("test_data", x_test)):
         if other.shape[1:] != x_train.shape[1:] and len(other):
             raise ValueError(f"`{argument}` images are {other.shape[1:]}, the training images {x_train.shape[1:]}")
-    grey = x_train.shape[-1] == 1
     pixel_max = 255.0 if x_train.dtype == np.uint8 else max(float(x_train.max()), 1.0)
     return ImageDataset(name=name, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val, x_test=x_test,
                         y_test=y_test, class_names=[str(c) for c in classes.tolist()],
-                        kind="digits" if grey else "natural", pixel_max=pixel_max)
+                        kind=kind_of(x_train.shape[-1]), pixel_max=pixel_max)

@@ -95,6 +95,17 @@ def test_generated_config_files_are_what_the_settings_classes_write():
         assert written == configs.to_dict(getattr(configs.load_config(command), section))
 
 
+def test_the_commands_top_level_seed_and_budget_are_the_python_apis():
+    """configs/train.yaml, search.yaml and survival.yaml spell the run's seed and budget for a
+    reader; automl.SearchRun defines them, and the files must say the same."""
+    from automl.search_run import SearchRun
+
+    defaults = SearchRun.defaults()
+    for command in configs.SCHEMAS:
+        top = configs.top_level(command)
+        assert (top["seed"], top["budget"]) == (defaults["seed"], defaults["budget"]), command
+
+
 def test_a_bad_value_names_the_layer_it_came_from(tmp_path):
     user = tmp_path / "mine.yaml"
     user.write_text("evolution:\n  population_size: 3\n")

@@ -23,7 +23,7 @@ def load_dataset(name: str, data):
     Returns a automl.data.ImageDataset, or a SequenceDataset for the sequence tasks
     (`adding`, ..., or `digits-rows`, `mnist5k-pixels-permuted`, ...).
     """
-    from automl.data import from_arrays
+    from automl.data import from_arrays, kind_of
 
     if is_sequence(name):
         if name in sequences.SYNTHETIC:
@@ -39,15 +39,12 @@ def load_dataset(name: str, data):
         return from_arrays(name, loader(), None, [str(i) for i in range(10)], kind, pixel_max, **split_args)
     if Path(name).is_dir() or (_looks_like_path(name) and not tfds_source.is_tfds_name(name)):
         train, test, names, grayscale = folder.load(name, data.image_size)
-        kind = "digits" if grayscale else "natural"
-        return from_arrays(Path(name).resolve().name, train, test, names, kind, 255.0, **split_args)
+        return from_arrays(Path(name).resolve().name, train, test, names, kind_of(1 if grayscale else 3), 255.0,
+                           **split_args)
     if tfds_source.is_tfds_name(name):
         train, test, names = tfds_source.load(name, data.data_dir, data.download)
-        # Grey-level tfds image sets (mnist, fashion_mnist, emnist, ...) are digit-like:
-        # scaled to [0, 1] (seed 002 §6.1.5, L1157) and never flipped: the thesis flipped every dataset,
-        # but a mirrored digit is another symbol.
-        kind = "digits" if train[0].shape[-1] == 1 else "natural"
-        return from_arrays(name, train, test, names, kind, 255.0, **split_args)
+        # grey-level tfds image sets (mnist, fashion_mnist, emnist, ...) are digit-like
+        return from_arrays(name, train, test, names, kind_of(train[0].shape[-1]), 255.0, **split_args)
     raise _unknown(name)
 
 
