@@ -36,18 +36,21 @@ class TunerSettings(Settings):
         hyperband_factor: η, the reduction factor of Hyperband's successive halving (Li et al. 2017 and Keras Tuner's default: η = 3).
         batch_size: batch size of the trials' training (as evolution.batch_size).
         learning_rate: Adam's learning rate, a fresh optimizer per trial (as evolution.learning_rate; seed 001 §7.4: 1e-3).
+        fill_budget: ours (issue #18): with a wall-clock budget, max_trials (random, bayesian) or Hyperband's one iteration of brackets no longer ends the search: trials go on until the time is spent. Without a budget, nothing changes.
     """
 
     def __init__(self, *, space: Literal[SPACE_CHOICES] = "auto", max_trials: int = 10,
                  epochs: int = _EVOLUTION["epochs_per_trial"], hyperband_max_epochs: int = 4 * _EVOLUTION["epochs_per_trial"],
                  hyperband_factor: int = 3, batch_size: int = _EVOLUTION["batch_size"],
-                 learning_rate: float = _EVOLUTION["learning_rate"]):
+                 learning_rate: float = _EVOLUTION["learning_rate"], fill_budget: bool = True):
         self.check_choice("space", space, SPACE_CHOICES)
         for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1),
                                  ("hyperband_max_epochs", hyperband_max_epochs, 2),
                                  ("hyperband_factor", hyperband_factor, 2), ("batch_size", batch_size, 1)):
             self.check_count(name, value, low)
         self.check_positive("learning_rate", learning_rate)
+        self.check_bool("fill_budget", fill_budget)
         self.space, self.max_trials, self.epochs = space, max_trials, epochs
         self.hyperband_max_epochs, self.hyperband_factor = hyperband_max_epochs, hyperband_factor
         self.batch_size, self.learning_rate = batch_size, float(learning_rate)
+        self.fill_budget = fill_budget

@@ -50,6 +50,7 @@ from automl.task import task_for
 from automl.tuner_settings import STRATEGIES, TunerSettings
 
 PROJECT = "tuner"  # Keras Tuner's project folder inside the run directory: the trials
+FILL_MAX_TRIALS, FILL_ITERATIONS = 99_999, 1_000  # with fill_budget: the deadline ends the search first
 _EVOLUTION = EvolutionSettings.defaults()  # the space's widths: the evolution's arguments, defined there
 
 
@@ -201,6 +202,10 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
     def _schedule(self) -> str:
         """The search's schedule in words, for the first progress line."""
 
+    @abc.abstractmethod
+    def _fill_budget(self) -> None:
+        """Let the deadline, not the schedule, end the search (fill_budget with a budget)."""
+
     def _activate_all_conditions(self):
         # Keras Tuner declares the space at construction, when no data has been seen (see _Declaring)
         declaring, self.hypermodel = self.hypermodel, _Declaring(self.hypermodel)
@@ -258,6 +263,8 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
                         augment=inputs.augment, strategy=self.STRATEGY, task=self.task.name)
         deadline = deadline or self.new_deadline()
         self.oracle.deadline, self._run = deadline, run
+        if self.fill_budget and deadline.active:
+            self._fill_budget()
         described = data.describe()
         self.say(f"{self.STRATEGY} search on {data.name}: {described['train']} train / {described['validation']} "
                  f"validation {'sequences' if inputs.sequential else 'images'}; {self.search_space.name} space, "
@@ -385,7 +392,12 @@ class RandomSearch(_SpaceTuner, kt.RandomSearch):
         return {"max_trials": self.max_trials}
 
     def _schedule(self) -> str:
-        return f"{self.max_trials} trials of {self.epochs} epochs"
+        more = ", then more until the time budget is spent" if self.oracle.max_trials > self.max_trials else ""
+        return f"{self.max_trials} trials of {self.epochs} epochs{more}"
+
+    def _fill_budget(self) -> None:
+        # trial ids then have FILL_MAX_TRIALS' five digits (Keras Tuner pads them to max_trials')
+        self.oracle.max_trials = max(self.oracle.max_trials, FILL_MAX_TRIALS)
 
 
 class BayesianOptimization(_SpaceTuner, kt.BayesianOptimization):
@@ -397,6 +409,7 @@ class BayesianOptimization(_SpaceTuner, kt.BayesianOptimization):
     ORACLE = kt.oracles.BayesianOptimizationOracle
     UNUSED, UNUSED_WHY = RandomSearch.UNUSED, RandomSearch.UNUSED_WHY
     _oracle_settings, _schedule = RandomSearch._oracle_settings, RandomSearch._schedule
+    _fill_budget = RandomSearch._fill_budget
 
 
 class Hyperband(_SpaceTuner, kt.Hyperband):
@@ -414,7 +427,11 @@ class Hyperband(_SpaceTuner, kt.Hyperband):
         return {"max_epochs": self.hyperband_max_epochs, "factor": self.hyperband_factor}
 
     def _schedule(self) -> str:
-        return f"Hyperband up to {self.hyperband_max_epochs} epochs (factor {self.hyperband_factor})"
+        more = ", its brackets repeated until the time budget is spent" if self.oracle.hyperband_iterations > 1 else ""
+        return f"Hyperband up to {self.hyperband_max_epochs} epochs (factor {self.hyperband_factor}){more}"
+
+    def _fill_budget(self) -> None:
+        self.oracle.hyperband_iterations = max(self.oracle.hyperband_iterations, FILL_ITERATIONS)
 
 
 TUNERS = dict(zip(STRATEGIES, (RandomSearch, BayesianOptimization, Hyperband)))

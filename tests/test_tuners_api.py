@@ -189,6 +189,27 @@ def test_the_budget_cuts_a_running_trial_and_its_cut_epoch_never_counts(tmp_path
     assert summary["val_accuracy"] == pytest.approx(tuner.oracle.trials["0"].score)  # epoch 1's checkpoint
 
 
+@pytest.mark.parametrize("fill", [True, False])
+def test_with_a_budget_the_trials_go_on_past_max_trials_until_the_time_is_spent(tmp_path, fill):
+    """One trial's checks: its creation, then 6 training and 2 validation batches. The clock
+    allows two trials: filling runs both, past max_trials=1; without filling one ends the search."""
+    x, y = _digits(60)
+    tuner = automl.RandomSearch(max_trials=1, epochs=1, max_channels=16, fill_budget=fill, directory=str(tmp_path),
+                                project_name="run", verbose=0)
+    summary = tuner.search(x, y, batch_size=8, deadline=AfterCalls(2 * (1 + 6 + 2)))
+    assert summary["trials"] == (2 if fill else 1)
+    assert summary["stop_reason"] == ("budget" if fill else "trials")
+
+
+def test_hyperband_fills_a_budget_by_repeating_its_brackets(tmp_path):
+    from automl.tuning import FILL_ITERATIONS
+
+    tuner = automl.Hyperband(hyperband_max_epochs=2, max_channels=16, directory=str(tmp_path), verbose=0)
+    assert tuner.oracle.hyperband_iterations == 1 and "repeated" not in tuner._schedule()
+    tuner._fill_budget()
+    assert tuner.oracle.hyperband_iterations == FILL_ITERATIONS and "repeated until the time" in tuner._schedule()
+
+
 def test_a_trial_cut_in_its_first_epoch_has_no_score(tmp_path):
     x, y = _digits(60)
     tuner = automl.RandomSearch(max_trials=3, epochs=3, max_channels=16, directory=str(tmp_path), project_name="run",
