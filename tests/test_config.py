@@ -104,6 +104,7 @@ def test_the_commands_top_level_seed_and_budget_are_the_python_apis():
     for command in configs.SCHEMAS:
         top = configs.top_level(command)
         assert (top["seed"], top["budget"]) == (defaults["seed"], defaults["budget"]), command
+    assert configs.top_level("train")["dataset"] == configs.top_level("search")["dataset"]  # one embedded default
 
 
 def test_a_bad_value_names_the_layer_it_came_from(tmp_path):

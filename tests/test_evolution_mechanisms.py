@@ -292,33 +292,33 @@ def timed_oracle(tmp_path, final_epochs, deadline=None):
 
 def test_the_final_reserve_is_the_best_nets_seconds_per_epoch_times_the_final_epochs(tmp_path):
     oracle = make_oracle(tmp_path / "a", final_epochs=30)
-    assert oracle.final_reserve() == 5.0                                 # nothing timed yet
+    assert oracle.final_reserve() == 3.0                                 # nothing timed yet
     trial = oracle.create_trial("w0")
     finish(oracle, trial, 0.1, seconds_per_epoch=0.0, eval_seconds=0.2, epochs_trained=0.0)
-    assert oracle.final_reserve() == 5.0                                 # the initial net trained no epoch
+    assert oracle.final_reserve() == 3.0                                 # the initial net trained no epoch
     oracle = timed_oracle(tmp_path / "b", final_epochs=30)
-    # The best (01), not the last trained (02): 5 + 1.2 * 30 epochs * 2 s + 3 * 0.5 s = 78.5 s
-    # (the last would give 5 + 1.2 * 30 * 3 + 3 * 1 = 116 s).
-    assert oracle.final_reserve() == pytest.approx(78.5, rel=1e-12)
-    assert timed_oracle(tmp_path / "c", final_epochs=10).final_reserve() == pytest.approx(30.5, rel=1e-12)
+    # The best (01), not the last trained (02): 3 + 1.1 * 30 epochs * 2 s + 3 * 0.5 s = 70.5 s
+    # (the last would give 3 + 1.1 * 30 * 3 + 3 * 1 = 105 s).
+    assert oracle.final_reserve() == pytest.approx(70.5, rel=1e-12)
+    assert timed_oracle(tmp_path / "c", final_epochs=10).final_reserve() == pytest.approx(26.5, rel=1e-12)
 
 
 def test_the_search_starts_no_trial_once_the_work_left_is_below_the_final_reserve(tmp_path):
-    # 100 s budget with 40 s gone: 60 s left. Final 30 epochs need 78.5 s: no new trial, and the
+    # 100 s budget with 40 s gone: 60 s left. Final 30 epochs need 70.5 s: no new trial, and the
     # budget, not the strategy, ended the search.
     deadline = Deadline(100.0)
     oracle = timed_oracle(tmp_path / "a", final_epochs=30, deadline=deadline)
     deadline.started = time.monotonic() - 40.0
     assert oracle.create_trial("w0").status == "STOPPED"
-    assert deadline.reserve == pytest.approx(78.5, rel=1e-12) and deadline.hit
-    # Final 10 epochs need 30.5 s < 60 s: the next trial runs, and its trainer must stop
-    # 60 - 30.5 = 29.5 s from now (the end it carries, as a Unix time, for distributed workers).
+    assert deadline.reserve == pytest.approx(70.5, rel=1e-12) and deadline.hit
+    # Final 10 epochs need 26.5 s < 60 s: the next trial runs, and its trainer must stop
+    # 60 - 26.5 = 33.5 s from now (the end it carries, as a Unix time, for distributed workers).
     deadline = Deadline(100.0)
     oracle = timed_oracle(tmp_path / "b", final_epochs=10, deadline=deadline)
     deadline.started = time.monotonic() - 40.0
     trial = oracle.create_trial("w0")
     assert trial.status == "RUNNING" and not deadline.hit
-    assert trial.hyperparameters.values["deadline_at"] - time.time() == pytest.approx(29.5, abs=2.0)
+    assert trial.hyperparameters.values["deadline_at"] - time.time() == pytest.approx(33.5, abs=2.0)
 
 
 def test_the_evolution_pipeline_hands_the_final_epochs_and_the_budget_to_the_oracle(tmp_path, monkeypatch):

@@ -60,7 +60,7 @@ MUTATIONS = [
     # -- the final-training reserve ----------------------------------------------------------------
     dict(id="evo-reserve-epochs-dropped", mechanism="final-training reserve: seconds per epoch x final epochs",
          what="final epochs term dropped", file="automl/evolution/oracle.py",
-         find="1.2 * self.final_epochs * metrics", replace="1.2 * metrics",
+         find="FINAL_MARGIN * self.final_epochs * metrics", replace="FINAL_MARGIN * metrics",
          tests=[M + "test_the_final_reserve_is_the_best_nets_seconds_per_epoch_times_the_final_epochs"]),
     dict(id="evo-reserve-last-not-best", mechanism="final-training reserve: timed on the best net",
          what="the last timed trial instead of the best", file="automl/evolution/oracle.py",
