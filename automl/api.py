@@ -41,8 +41,8 @@ def search(x, y=None, *, strategy: str = DEFAULT_STRATEGY, directory="runs/searc
         y: their labels (any values; numbered in sorted order and kept as class names).
         strategy: one of {strategies}.
         directory: the run directory (its parent folder is made if needed).
-        validation_data: (images, labels) to choose on; else `validation_split` of x is held out (default: automl.DataSettings' 0.2).
-        validation_split: the share of x held out for validation.
+        validation_data: (images, labels) to choose on; else `validation_split` of x is held out.
+        validation_split: the share of x held out for validation (default: automl.DataSettings' validation_split).
         epochs: epochs per training (resbuilder) or per candidate (evolution, random, bayesian; Hyperband sets its own).
         test_data: (images, labels) measured for reporting only, never to choose.
         **settings: the run's arguments of automl.SearchRun (`budget`, e.g. "90s", "6m", "2h"; `seed`; `overwrite`; `verbose`) and the strategy's own settings, as automl.ResBuilder, automl.Evolution or the Keras Tuner classes take them.

@@ -228,7 +228,7 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
             x: training images as a numpy array (N, H, W) or (N, H, W, C), a tf.data.Dataset of (image, label) pairs, or a dataset object whose splits are made (the command line's).
             y: the labels of `x` (any values; numbered in sorted order and kept as class names).
             validation_data: (images, labels) to choose on; else `validation_split` of `x` is held out.
-            validation_split: the share of `x` held out for validation when no validation_data is given (default 0.2; stratified, seeded).
+            validation_split: the share of `x` held out for validation when no validation_data is given (default: automl.DataSettings' validation_split; stratified, seeded).
             epochs: epochs each trial trains (default: the `epochs` setting); Hyperband gives each trial its own.
             batch_size: the trials' batch size (default: the `batch_size` setting).
             augment: auto (shifts and flips for colour images, shifts for grey ones; seed 002 §6.1.1.2), none, shift or shift_flip; sequences are never augmented (default: automl.DataSettings' augment).

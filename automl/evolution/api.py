@@ -90,7 +90,7 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
             x: training images as a numpy array (N, H, W) or (N, H, W, C), a tf.data.Dataset of (image, label) pairs, or a dataset object whose splits are made (the command line's).
             y: the labels of `x` (any values; numbered in sorted order and kept as class names).
             validation_data: (images, labels) to choose on; else `validation_split` of `x` is held out.
-            validation_split: the share of `x` held out for validation when no validation_data is given (default 0.2; stratified, seeded).
+            validation_split: the share of `x` held out for validation when no validation_data is given (default: automl.DataSettings' validation_split; stratified, seeded).
             epochs: epochs each candidate trains (default: the `epochs_per_trial` setting).
             batch_size: the candidates' batch size (default: the `batch_size` setting).
             augment: the candidates' augmentation (default: the `augment` setting).

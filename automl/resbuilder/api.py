@@ -66,10 +66,10 @@ class ResBuilder(SearchRun, ResBuilderSettings):
             x: training images as a numpy array (N, H, W) or (N, H, W, C), a tf.data.Dataset of (image, label) pairs, or an automl.data.ImageDataset whose splits are made.
             y: the labels of `x` (any values; numbered in sorted order and kept as class names).
             validation_data: (images, labels) to choose on; else `validation_split` of `x` is held out.
-            validation_split: the share of `x` held out for validation when no validation_data is given (default 0.2; stratified, seeded).
+            validation_split: the share of `x` held out for validation when no validation_data is given (default: automl.DataSettings' validation_split; stratified, seeded).
             epochs: epochs of each training (default: the `epochs` setting).
-            batch_size: the batch size of every training (default: automl.DataSettings' batch_size, 128).
-            augment: auto (shifts and flips for colour images, shifts for grey ones; seed 002 §6.1.1.2), none, shift or shift_flip (default: automl.DataSettings' augment, auto).
+            batch_size: the batch size of every training (default: automl.DataSettings' batch_size).
+            augment: auto (shifts and flips for colour images, shifts for grey ones; seed 002 §6.1.1.2), none, shift or shift_flip (default: automl.DataSettings' augment).
             test_data: (images, labels) measured per architecture for reporting only, never to choose.
             deadline: an automl.budget.Deadline to work to instead of `budget` from now (the command line passes its own, counted from the command's start).
 

@@ -41,11 +41,11 @@ class SurvivalAnalysis(SearchRun):
     arguments (e.g. `training={"epochs": 20}`).
 
     Args:
-        slides: how slides are read: an automl.survival.SlidesSettings (default: thumbnails 64x smaller, on a 256x320 canvas).
-        clinical: the column names of the clinical table: an automl.survival.ClinicalColumns (default: slide, patient, time, event, source, split).
-        data: the patient split: an automl.survival.SurvivalDataSettings (default: 20% validation, 20% test, seed 42).
-        net: the net (the `model:` section of `automl survival`): an automl.survival.SurvivalModelSettings (default: vgg-small; tiles pooled by their mean).
-        training: the training: an automl.survival.SurvivalTrainingSettings (default: the thesis' Adam 1e-3, 50 epochs, batch 5; penalty 0.1).
+        slides: how slides are read: an automl.survival.SlidesSettings (default: its defaults, the thesis' thumbnails).
+        clinical: the column names of the clinical table: an automl.survival.ClinicalColumns (default: its defaults).
+        data: the patient split: an automl.survival.SurvivalDataSettings (default: its defaults).
+        net: the net (the `model:` section of `automl survival`): an automl.survival.SurvivalModelSettings (default: its defaults).
+        training: the training: an automl.survival.SurvivalTrainingSettings (default: its defaults, the thesis' schedule).
         search: None (default): train `model.arch` as it is; an automl.survival.SurvivalSearchSettings (or a dict, {} for its defaults): first Keras Tuner's random search over the net's depth and widths, on the validation C-index.
     """
 
