@@ -184,9 +184,10 @@ def test_the_budget_cuts_a_running_trial_and_its_cut_epoch_never_counts(tmp_path
     tuner = automl.RandomSearch(max_trials=3, epochs=3, max_channels=16, directory=str(tmp_path), project_name="run",
                                 verbose=0)
     summary = tuner.search(x, y, batch_size=8, deadline=deadline)
-    assert list(tuner.oracle.trials) == ["0"] and summary["stop_reason"] == "budget" and summary["trials"] == 1
+    # one trial; its id has five digits: with a budget the search fills it past max_trials
+    assert list(tuner.oracle.trials) == ["00000"] and summary["stop_reason"] == "budget" and summary["trials"] == 1
     assert deadline.reserve > 0
-    assert summary["val_accuracy"] == pytest.approx(tuner.oracle.trials["0"].score)  # epoch 1's checkpoint
+    assert summary["val_accuracy"] == pytest.approx(tuner.oracle.trials["00000"].score)  # epoch 1's checkpoint
 
 
 @pytest.mark.parametrize("fill", [True, False])
@@ -216,7 +217,7 @@ def test_a_trial_cut_in_its_first_epoch_has_no_score(tmp_path):
                                 verbose=0)
     with pytest.raises(UsageError, match="the budget ended before a first trial finished"):
         tuner.search(x, y, batch_size=8, deadline=AfterCalls(1 + 3))
-    assert list(tuner.oracle.trials) == ["0"] and RunDir.open(tmp_path / "run").records() == []
+    assert list(tuner.oracle.trials) == ["00000"] and RunDir.open(tmp_path / "run").records() == []
 
 
 def test_a_cut_epoch_reaches_keras_tuners_callbacks_as_the_worst_value():
