@@ -33,6 +33,7 @@ from automl.callbacks import StopAtDeadline, StopOnNonFinite
 from automl.data_settings import DataSettings
 from automl.errors import UsageError
 from automl.evolution.api import Evolution
+from automl.evolution.oracle import FILL_MAX_TRIALS
 from automl.evolution.settings import EvolutionSettings
 from automl.evolution.space import Space
 from automl.evolution.spaces import make_space, resolve_space
@@ -50,7 +51,7 @@ from automl.task import task_for
 from automl.tuner_settings import STRATEGIES, TunerSettings
 
 PROJECT = "tuner"  # Keras Tuner's project folder inside the run directory: the trials
-FILL_MAX_TRIALS, FILL_ITERATIONS = 99_999, 1_000  # with fill_budget: the deadline ends the search first
+FILL_ITERATIONS = 1_000  # Hyperband's brackets with fill_budget: the deadline ends the search first
 _EVOLUTION = EvolutionSettings.defaults()  # the space's widths: the evolution's arguments, defined there
 
 

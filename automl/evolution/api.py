@@ -135,7 +135,7 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
                  f"validation {'sequences' if sequential else 'images'}; {self.search_space.name} space, {self.mode}, "
                  f"{'with' if self.inheritance else 'without'} weight inheritance, {self.epochs_per_trial} epochs per "
                  f"trial, budget {self.budget_epochs} epochs"
-                 f"{', then more until the time budget is spent' if self.fill_budget and deadline.active else ''}{role}")
+                 f"{', then more until the time budget is spent' if not worker and self.oracle.filling() else ''}{role}")
         started = time.time()
         EvolutionTuner.search(self, verbose=0)
         if worker:

@@ -39,6 +39,9 @@ OBJECTIVE = "val_accuracy"
 # training stops at the deadline itself, so a short estimate costs final epochs, never the budget;
 # a generous one leaves time unused (1.2 and 5 s left 19 s of 3 minutes on digits).
 FINAL_BASE_SECONDS, FINAL_MARGIN = 3.0, 1.1
+# Keras Tuner stops at max_trials: a search that fills a time budget raises it, so that only the
+# deadline ends it (trial ids then have its five digits). Keras Tuner's built-ins use it too.
+FILL_MAX_TRIALS = 99_999
 
 
 class EvolutionOracle(kt.Oracle):
@@ -102,14 +105,12 @@ class EvolutionOracle(kt.Oracle):
             "genome": json.dumps(genome), "parent": parent, "mutation": mutation, "plan": json.dumps(plan),
             "epochs": epochs, "role": role, "deadline_at": self.deadline.wall_at or 0.0}}
 
-    FILL_MAX_TRIALS = 99_999  # Keras Tuner stops at max_trials: when filling, only the deadline should
-
     def use_deadline(self, deadline: Deadline) -> None:
         """Work to `deadline`; when it fills the budget, the epoch budget no longer ends the search,
         so neither may Keras Tuner's max_trials (trial ids then have its five digits)."""
         self.deadline = deadline
         if self.filling():
-            self.max_trials = max(self.max_trials, self.FILL_MAX_TRIALS)
+            self.max_trials = max(self.max_trials, FILL_MAX_TRIALS)
 
     def filling(self) -> bool:
         """True when the search goes on past budget_epochs until the wall-clock budget is spent."""

@@ -100,7 +100,7 @@ MUTATIONS = [
          tests=["tests/test_evolution_mechanisms.py::test_with_a_time_budget_the_evolution_fills_it_past_its_epoch_budget"]),
     dict(id="evo-fill-max-trials", mechanism="budget fill: Keras Tuner's max_trials no longer ends the search",
          what="cap kept", file="automl/evolution/oracle.py",
-         find="self.max_trials = max(self.max_trials, self.FILL_MAX_TRIALS)", replace="pass",
+         find="self.max_trials = max(self.max_trials, FILL_MAX_TRIALS)", replace="pass",
          tests=["tests/test_evolution_mechanisms.py::test_with_a_time_budget_the_evolution_fills_it_past_its_epoch_budget"]),
     dict(id="evo-fill-always", mechanism="budget fill: off in the thesis preset (fill_budget False)",
          what="setting ignored", file="automl/evolution/oracle.py",
