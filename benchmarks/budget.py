@@ -88,7 +88,11 @@ def main() -> None:
     if not args.render:
         RESULTS.mkdir(exist_ok=True)
         for dataset in args.datasets:
-            rows = []
+            # Rows of the systems and seeds not rerun now stay, so one table can be filled in several runs.
+            measured = {(system, seed) for system in args.systems for seed in args.seeds}
+            prior = results.get(dataset)
+            rows = [r for r in (prior["rows"] if isinstance(prior, dict) else [])  # a list: an older single-seed table
+                    if (r["system"], r["seed"]) not in measured]
             for seed in args.seeds:  # seed by seed, so that a stopped run has whole seeds
                 for system in args.systems:
                     with tempfile.TemporaryDirectory() as tmp:

@@ -125,6 +125,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # heavy: about 20-40 s on 2 cores; keeps the default run under 15 minutes
 def test_distributed_chief_and_two_workers_survive_a_killed_worker(tmp_path):
     run = tmp_path / "run"
     port = str(_free_port())

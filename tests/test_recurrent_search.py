@@ -135,6 +135,7 @@ def test_evolution_searches_the_recurrent_space_on_a_regression_task(tmp_path):
                                predicted[:16], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # heavy: about 20-40 s on 2 cores; keeps the default run under 15 minutes
 def test_random_search_on_a_sequence_classification_task(tmp_path):
     run = tmp_path / "run"
     assert main(["search", "--dataset", "temporal_order", "--strategy", "random", "--quiet", "--out", str(run),

@@ -171,6 +171,7 @@ def test_demo_pipeline_end_to_end_and_export(tmp_path, capsys):
     assert report.returncode == 0 and "Results per patient" in report.stdout
 
 
+@pytest.mark.slow  # heavy: about 20-40 s on 2 cores; keeps the default run under 15 minutes
 def test_tiles_mode_with_attention_pooling(tmp_path, cohort):
     slides, table = copy_cohort(cohort, tmp_path)
     run = tmp_path / "run"
