@@ -294,6 +294,21 @@ def test_oracle_state_round_trips(tmp_path):
     assert a.trial_id == b.trial_id and a.hyperparameters.values == b.hyperparameters.values
 
 
+def test_a_trial_in_flight_at_a_kill_works_to_the_resumed_runs_deadline(tmp_path):
+    from automl.budget import Deadline
+
+    oracle = make_oracle(tmp_path, deadline=Deadline(60.0))
+    finish(oracle, oracle.create_trial("tuner0"), 0.3)
+    in_flight = oracle.create_trial("tuner0")
+    first_deadline = in_flight.hyperparameters.values["deadline_at"]
+    assert first_deadline > 0                                        # the killed run's deadline travels with it
+    resumed = make_oracle(tmp_path, deadline=Deadline(600.0))       # --resume with a new budget
+    resumed.reload()                                                 # the trial in flight goes for retry
+    retried = resumed.create_trial("tuner0")
+    assert retried.trial_id == in_flight.trial_id
+    assert retried.hyperparameters.values["deadline_at"] > first_deadline + 500
+
+
 def test_a_result_of_a_trial_reclaimed_from_a_dead_worker_is_dropped(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")

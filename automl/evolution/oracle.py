@@ -124,6 +124,9 @@ class EvolutionOracle(kt.Oracle):
         trial = super().create_trial(tuner_id)
         if trial.status == Status.RUNNING:
             self._heard[trial.trial_id] = now
+            # A retried trial (in flight at a kill, or reclaimed from a dead worker) carries the
+            # deadline of the run that created it; it works to this run's deadline instead.
+            trial.hyperparameters.values["deadline_at"] = self.deadline.wall_at or 0.0
         return trial
 
     def get_trial(self, trial_id):

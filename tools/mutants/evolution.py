@@ -110,4 +110,8 @@ MUTATIONS = [
          what="setting ignored", file="automl/evolution/oracle.py",
          find='self.mode == "one_plus_one" and not self.train_initial)', replace='self.mode == "one_plus_one")',
          tests=["tests/test_evolution_mechanisms.py::test_the_initial_net_trains_before_it_is_scored_unless_the_thesis_rule_is_asked"]),
+    dict(id="evo-retry-stale-deadline", mechanism="resume: a retried trial works to this run's deadline",
+         what="keeps the killed run's deadline", file="automl/evolution/oracle.py",
+         find='trial.hyperparameters.values["deadline_at"] = self.deadline.wall_at or 0.0', replace="pass",
+         tests=[P + "test_a_trial_in_flight_at_a_kill_works_to_the_resumed_runs_deadline"]),
 ]
