@@ -137,7 +137,7 @@ def test_distributed_chief_and_two_workers_survive_a_killed_worker(tmp_path):
 
     def start(tuner_id: str):
         env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1",
-               "KERASTUNER_ORACLE_PORT": port}
+               "KERASTUNER_ORACLE_PORT": port, "AUTOML_DISTRIBUTED_TOKEN": "a shared secret"}
         err = open(tmp_path / f"{tuner_id}.err", "w")
         return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
 
@@ -191,8 +191,10 @@ def test_bad_evolution_settings_fail_in_one_line(tmp_path, capsys):
     assert main(["search", "--strategy", "evolution", "--out", str(run), "--set", "evolution.objective=pareto"]) == 2
     err = capsys.readouterr().err
     assert "'evolution.objective'" in err and len(err.strip().splitlines()) == 1 and not run.exists()
-    bad = run_automl("search", "--out", str(run), env={"KERASTUNER_ORACLE_IP": "127.0.0.1",
-                                                        "KERASTUNER_ORACLE_PORT": "8000", "KERASTUNER_TUNER_ID": "chief"})
+    chief = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "8000", "KERASTUNER_TUNER_ID": "chief"}
+    bad = run_automl("search", "--strategy", "evolution", "--out", str(run), env=chief)
+    assert bad.returncode == 2 and "AUTOML_DISTRIBUTED_TOKEN" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    bad = run_automl("search", "--out", str(run), env={**chief, "AUTOML_DISTRIBUTED_TOKEN": "s"})
     assert bad.returncode == 2 and "only --strategy evolution runs distributed" in bad.stderr
     bad = run_automl("search", "--strategy", "evolution", "--out", str(run), env={"KERASTUNER_ORACLE_IP": "127.0.0.1"})
     assert bad.returncode == 2 and "KERASTUNER_ORACLE_PORT" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

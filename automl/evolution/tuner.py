@@ -17,11 +17,13 @@ from typing import Callable
 import keras
 import keras_tuner as kt
 import numpy as np
+from keras_tuner.src.distribute import oracle_client
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import trial as trial_module
 
 from automl.budget import Deadline
 from automl.callbacks import StopAtDeadline, StopOnNonFinite
+from automl.evolution import remote
 from automl.evolution.inherit import inherit
 from automl.evolution.space import Space
 from automl.io import atomic_save_model
@@ -44,6 +46,8 @@ class EvolutionTuner(kt.Tuner):
         self.heartbeat, self.idle_wait, self.progress = heartbeat, idle_wait, say
         self.epoch_callbacks = epoch_callbacks or (lambda label, epochs: [])
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=None, **kwargs)
+        if isinstance(self.oracle, oracle_client.OracleClient):  # a worker: Keras Tuner made a plaintext client
+            remote.authenticate(self.oracle)
 
     def use_data(self, train, val, input_shape, num_classes: int | None, preprocess=None, per_step: bool = False):
         """The batched pipelines the trials train and are scored on; `num_classes` None: a
@@ -116,7 +120,7 @@ class EvolutionTuner(kt.Tuner):
         """Keras Tuner's loop, except that a worker told to wait (IDLE) sleeps before asking again."""
         if dist_utils.is_chief_oracle():
             self.save()
-            _serve(self.oracle)
+            remote.serve(self.oracle)
             return
         self.oracle.verbose = 0  # our own progress lines replace Keras Tuner's tables
         self.on_search_begin()
@@ -134,28 +138,6 @@ class EvolutionTuner(kt.Tuner):
                 self.progress(f"trial {trial.trial_id} failed: {trial.message.strip().splitlines()[-1]}")
             self.on_trial_end(trial)
         self.on_search_end()
-
-
-def _serve(oracle) -> None:
-    """Keras Tuner's chief server (oracle_chief.start_server), polling every half second instead
-    of every 20 s once the search is over, so that the chief's budget is not overrun."""
-    import os
-    from concurrent import futures
-
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    server.add_insecure_port(f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
-    server.start()
-    try:
-        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
-            time.sleep(0.5)
-    finally:
-        server.stop(grace=1.0)
 
 
 class _Heartbeat:
