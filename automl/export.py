@@ -28,9 +28,9 @@ import automl.survival.loss  # noqa: F401  registers CoxLoss, which survival run
 import models.layers  # noqa: F401  registers ChannelPad; a fresh `automl export` imports nothing else
 import models.recurrent  # noqa: F401  registers DMU and RHN
 from automl.errors import UsageError
-from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS, ONNX_INSTALL
-from automl.io import atomic_write_bytes, atomic_write_json, folder_mode
-from automl.rundir import RunDir
+from automl.export_checks import check_export
+from automl.formats import DEFAULT_FORMATS, ONNX_INSTALL
+from automl.io import atomic_write_bytes, atomic_write_json, folder_mode, load_model
 from models.layers import ChannelPad
 
 ONNX_OPSET = 17   # what tf2onnx 1.17 + onnxruntime 1.32 were verified with (feasibility notes)
@@ -53,18 +53,11 @@ def export_run(run_path: str | Path, out_dir: str | Path, formats=DEFAULT_FORMAT
     Returns:
         The export folder.
     """
-    formats = _check_formats(formats)
-    run = RunDir.open(run_path)
-    if not run.best_path.exists():
-        raise UsageError(f"run {run.path} has no trained model yet ({RunDir.BEST} is missing)")
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(f"export directory {out} already exists and is not empty; choose another --out")
-
-    model = keras.models.load_model(run.best_path)
+    plan = check_export(run_path, out_dir, formats)
+    run, out, formats = plan.run, plan.out, plan.formats
+    model = load_model(run.best_path)
     portable, replaced = portable_model(model)
     meta = run.meta()
-    out.parent.mkdir(parents=True, exist_ok=True)
     # Build the whole export beside its destination, then move it into place in one rename.
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
@@ -81,6 +74,8 @@ def export_run(run_path: str | Path, out_dir: str | Path, formats=DEFAULT_FORMAT
         files = sorted([*(p.name for p in staging.iterdir()), "export.json"])
         atomic_write_json(staging / "export.json", {
             "run": str(run.path),
+            "finished": plan.unfinished is None,
+            **({"note": plan.unfinished} if plan.unfinished else {}),
             "formats": list(formats),
             "files": files,
             "signature": "serving_default",
@@ -106,24 +101,6 @@ def export_run(run_path: str | Path, out_dir: str | Path, formats=DEFAULT_FORMAT
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
-
-
-def _check_formats(formats) -> tuple[str, ...]:
-    """The requested formats in EXPORT_FORMATS order; a UsageError, before anything is loaded or written,
-    for an unknown or empty choice, or for onnx without tf2onnx (an optional dependency)."""
-    if isinstance(formats, str):
-        formats = (formats,)
-    formats = tuple(formats)
-    unknown = [f for f in formats if f not in EXPORT_FORMATS]
-    if unknown or not formats:
-        raise UsageError(f"unknown export format {', '.join(map(repr, unknown)) or '(none given)'}; "
-                         f"choose from {', '.join(EXPORT_FORMATS)}")
-    if "onnx" in formats:
-        try:
-            import tf2onnx  # noqa: F401
-        except ImportError:
-            raise UsageError(f"ONNX export needs tf2onnx, which is not installed: {ONNX_INSTALL}") from None
-    return tuple(f for f in EXPORT_FORMATS if f in formats)
 
 
 def portable_model(model: keras.Model) -> tuple[keras.Model, list[str]]:

@@ -2,13 +2,17 @@
 
 Files and folders get the modes the user's umask allows, as `open` and `mkdir` would give them:
 the temporary files behind the atomic writes are private (0600) until chmod-ed here, and a run
-directory must be readable by TensorBoard or a model server running as another user."""
+directory must be readable by TensorBoard or a model server running as another user.
+`load_model` is the reading side: a file that is not a Keras archive is bad input, not a bug."""
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
+
+from automl.errors import UsageError
 
 
 def _process_umask() -> int:
@@ -65,6 +69,29 @@ def atomic_save_model(model, path: str | Path, weights_only: bool = False) -> No
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def make_folder(path: str | Path, what: str) -> None:
+    """mkdir -p `path`; a path that cannot be a folder (a file on the way, no permission) is bad
+    input named in one line, e.g. "cannot create run directory a/b: Not a directory"."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # raised by mkdir only: every case is about this path
+        raise UsageError(f"cannot create {what} {path}: {e.strerror}") from None
+
+
+def load_model(path: str | Path):
+    """keras.models.load_model(path); a file that is not a Keras archive (truncated, overwritten,
+    not a model) is refused in one line naming it, where Keras would say "File not found" of a
+    file that exists. Nothing is deleted: the user decides what to do with it."""
+    import keras
+
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path} is not a Keras model file (truncated or corrupt?)")
+    try:
+        return keras.models.load_model(path)
+    except zipfile.BadZipFile as e:
+        raise UsageError(f"{path} is not a readable Keras model file: {e}") from None
 
 
 def _jsonable(value):

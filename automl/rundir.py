@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from automl.errors import UsageError
-from automl.io import atomic_write_json, atomic_write_text
+from automl.io import atomic_write_json, atomic_write_text, make_folder
 
 
 class RunDir:
@@ -35,7 +35,7 @@ class RunDir:
                 f"run directory {run.path} already exists; pass --resume to continue it, "
                 "or choose another --out"
             )
-        run.path.mkdir(parents=True, exist_ok=True)
+        make_folder(run.path, "run directory")
         header = header or f"# Resolved config of `automl {command}`; --resume reads it back.\n"
         atomic_write_text(run.path / cls.CONFIG, header + yaml.safe_dump(config, sort_keys=False))
         atomic_write_json(run.path / cls.META, {"command": command, "created": time.time()})

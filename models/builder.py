@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import keras
 
+from models.cost import count
 from models.layers import ChannelPad
 from models.preprocess import Preprocess
-from models.spec import HEAD, STEM, Block, Conv, ConvNetSpec, Pool, ResNetSpec, block_layer, shortcut_kind
+from models.spec import (
+    HEAD, STEM, Block, Conv, ConvNetSpec, Pool, ResNetSpec, SpecError, block_layer, shortcut_kind,
+)
+
+MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights (12 GB with Adam's moments): checked before Keras allocates
 
 
 def build_model(
@@ -30,6 +35,10 @@ def build_model(
     conv and dense kernel (ResBuilder's lambda_0).
     """
     spec.validate()
+    params = count(spec, input_shape, num_classes).params
+    if params > MAX_PARAMS:
+        raise SpecError(f"{spec.name}: {params:,} parameters on input {tuple(input_shape)}, more than the "
+                        f"{MAX_PARAMS:,} this tool builds; make it narrower or shallower")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = preprocess.layer()(inputs) if preprocess is not None else inputs
     bn = dict(momentum=spec.bn_momentum, epsilon=1e-3)

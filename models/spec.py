@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 POOL_KINDS = ("max", "avg")
+MAX_DEPTH = 1000  # blocks of a ResNetSpec, layers of a ConvNetSpec: ResNet-1202 has 600 blocks; 20,000 hang Keras
 
 
 class SpecError(ValueError):
@@ -127,6 +128,8 @@ class ResNetSpec:
             text = path.read_text()
         except OSError as e:
             raise SpecError(f"cannot read architecture spec {path}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise SpecError(f"architecture spec {path} is not a text (UTF-8) JSON file") from None
         try:
             try:
                 data = json.loads(text)
@@ -150,6 +153,8 @@ class ResNetSpec:
             raise SpecError(f"bn_momentum must be in [0, 1), got {self.bn_momentum!r}")
         if not self.stages:
             raise SpecError("a spec needs at least one stage")
+        if len(self.blocks()) > MAX_DEPTH:
+            raise SpecError(f"a spec has at most {MAX_DEPTH} blocks, got {len(self.blocks())}")
         pools = [self.stem_pool] + [s.pool for s in self.stages]
         for p in pools:
             if p is None:
@@ -230,6 +235,8 @@ class ConvNetSpec:
         return spec
 
     def validate(self) -> None:
+        if len(self.layers) > MAX_DEPTH:
+            raise SpecError(f"a spec has at most {MAX_DEPTH} layers, got {len(self.layers)}")
         for i, layer in enumerate(self.layers):
             if isinstance(layer, Conv):
                 for what in ("filters", "kernel", "stride"):

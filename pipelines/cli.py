@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from automl.errors import ConfigError, UsageError, exit_code
+from automl.errors import ConfigError, SpecError, UsageError, exit_code
 from automl.evolution.settings import SPACES, EvolutionSettings
 from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS, ONNX_INSTALL
 from automl.strategies import DEFAULT_STRATEGY, DESCRIPTIONS, KERAS_TUNERS
@@ -185,7 +185,7 @@ def _train_in_run(args, command: str) -> dict:
             from pipelines.train import run_training
 
             summary = run_training(cfg, run, quiet=args.quiet, data=data, deadline=deadline)
-    except UsageError:
+    except (UsageError, SpecError):
         if not args.resume:
             run.discard_if_untouched()  # e.g. the dataset is missing: leave no empty run behind
         raise
@@ -277,7 +277,7 @@ def cmd_survival(args) -> int:
     deadline = Deadline(parse_duration(cfg.budget) if cfg.budget else None, started=_STARTED)
     try:
         summary = analysis.fit(table, slides_dir, deadline=deadline)
-    except UsageError:
+    except (UsageError, SpecError):
         if not args.resume:
             run.discard_if_untouched()
         raise
@@ -301,9 +301,15 @@ def _survival_analysis(cfg, path: Path, search: bool, quiet: bool):
 
 
 def cmd_export(args) -> int:
+    from automl.export_checks import check_export
+
+    formats = tuple(args.formats or DEFAULT_FORMATS)
+    plan = check_export(args.run, args.out, formats)  # light: bad input is refused before TensorFlow loads
+    if plan.unfinished:
+        print(f"note: {plan.unfinished}", file=sys.stderr)
     from automl.export import export_run
 
-    out = export_run(args.run, args.out, formats=tuple(args.formats or DEFAULT_FORMATS))
+    out = export_run(args.run, args.out, formats=formats)
     written = ", ".join(sorted(p.name for p in out.iterdir()))
     print(f"exported {args.run} to {out}: {written}")
     return 0

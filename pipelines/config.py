@@ -241,6 +241,8 @@ def _read_yaml(path: Path) -> dict:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text (UTF-8) file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -9,7 +9,7 @@ from automl.budget import Deadline, format_budget, format_duration
 from automl.callbacks import Checkpointer, Progress, StopAtDeadline, load_state
 from automl.data import ImageDataset
 from automl.errors import UsageError
-from automl.io import atomic_save_model
+from automl.io import atomic_save_model, load_model
 from automl.optimizers import lr_multipliers
 from automl.plots import training_curves
 from automl.report import result_text
@@ -67,7 +67,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     strategy = distribution_strategy(cfg.train.distribute)
     with strategy.scope():
         if state is not None and last.exists():
-            model = keras.models.load_model(last)
+            model = load_model(last)
             say(f"resuming after epoch {state['epoch']}/{cfg.train.epochs}")
         elif population:
             model = _population_model(spec, data, sequential, preprocess, regression)
@@ -143,7 +143,7 @@ def _braking(model, state: dict) -> dict | None:
 def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, val_ds, test_ds,
             braking=None, deadline: Deadline | None = None, extras: dict | None = None) -> dict:
     """Test the model chosen on validation, once, and write the record and summary."""
-    best = keras.models.load_model(run.best_path)
+    best = load_model(run.best_path)
     started = time.perf_counter()
     val = best.evaluate(val_ds, return_dict=True, verbose=0)
     test = best.evaluate(test_ds, return_dict=True, verbose=0)

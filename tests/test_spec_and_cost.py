@@ -161,3 +161,29 @@ def test_lenet5_like_is_the_thesis_size_and_round_trips():
 def test_an_architecture_too_deep_for_the_input_is_rejected():
     with pytest.raises(SpecError, match="does not fit the input: conv1 would output"):
         count(lenet5_like(), (8, 8, 1), 10)
+
+
+def test_depth_is_bounded_before_anything_is_built():
+    from models.spec import MAX_DEPTH
+
+    def resnet(blocks):
+        return {"stages": [{"blocks": [{"id": i, "filters": 8} for i in range(blocks)]}]}
+
+    assert len(ResNetSpec.from_dict(resnet(MAX_DEPTH)).blocks()) == MAX_DEPTH
+    with pytest.raises(SpecError, match=f"at most {MAX_DEPTH} blocks, got {MAX_DEPTH + 1}"):
+        ResNetSpec.from_dict(resnet(MAX_DEPTH + 1))
+    convs = {"type": "convnet", "layers": [{"conv": {"filters": 4, "kernel": 1}}] * (MAX_DEPTH + 1)}
+    with pytest.raises(SpecError, match=f"at most {MAX_DEPTH} layers"):
+        spec_from_dict(convs)
+
+
+def test_parameters_are_bounded_from_the_exact_count_before_keras_allocates(monkeypatch):
+    import models.builder as builder
+
+    spec = tiny_spec()
+    params = count(spec, (8, 8, 1), 10).params
+    monkeypatch.setattr(builder, "MAX_PARAMS", params)
+    assert build_model(spec, (8, 8, 1), 10).count_params() == params      # at the bound: built
+    monkeypatch.setattr(builder, "MAX_PARAMS", params - 1)
+    with pytest.raises(SpecError, match=f"{params:,} parameters on input"):
+        build_model(spec, (8, 8, 1), 10)

@@ -233,6 +233,7 @@ def test_a_corrupt_slide_is_skipped_and_reported_and_orphans_listed(tmp_path, co
     (lambda t: t.drop(columns="time"), "lacks column 'time'"),
     (lambda t: t.assign(time=["soon"] + list(t["time"][1:])), "not numeric"),
     (lambda t: t.assign(time=[-1.0] + list(t["time"][1:])), "negative survival time"),
+    (lambda t: t.assign(time=[float("inf")] + list(t["time"][1:])), "not a finite number"),
     (lambda t: t.assign(event=[2] + list(t["event"][1:])), "must be 0 (censored) or 1"),
     (lambda t: t.assign(event=0), "has no events"),
 ])

@@ -366,3 +366,19 @@ def test_the_search_chooses_the_highest_validation_c_index_never_the_test_one(tm
         assert t["score"] == pytest.approx(val[w], abs=1e-6)
     assert spec.stages[0][0] == 8  # the validation winner (the test winner would be 32)
     assert json.loads((run.path / "search" / "chosen.json").read_text())["stages"] == spec.stages
+
+
+def test_a_slide_named_with_a_folder_is_matched_by_its_file_name_with_a_note(tmp_path):
+    from automl.survival.settings import ClinicalColumns, SurvivalDataSettings
+
+    for i in range(12):
+        (tmp_path / f"P{i}.svs").write_bytes(b"")
+    table = pd.DataFrame({"slide": ["elsewhere/P0.svs"] + [f"P{i}.svs" for i in range(1, 12)],
+                          "patient": [f"p{i}" for i in range(12)], "time": np.arange(1.0, 13.0),
+                          "event": [1, 0] * 6})
+    cohort, notes = clin.prepare_cohort(table, tmp_path, ClinicalColumns(), SurvivalDataSettings(val_fraction=0.25,
+                                                                                                 test_fraction=0.25))
+    assert len(cohort.slides) == 12
+    assert [n for n in notes if "with a folder" in n] == [
+        "clinical row names 'elsewhere/P0.svs' with a folder: matched to P0.svs by its file name "
+        "(folders in the slide column are ignored)"]

@@ -72,6 +72,9 @@ def _check_numbers(table, name: str, columns) -> None:
             raise UsageError(f"{name}: column {getattr(columns, key)!r} ({key}) is not numeric in row(s) {_rows(bad)} "
                              f"(value {_plain(table.loc[values.isna(), key].iloc[0])!r})")
         table[key] = values
+    infinite = table.index[~np.isfinite(table["time"])].tolist()
+    if infinite:
+        raise UsageError(f"{name}: survival time is not a finite number in row(s) {_rows(infinite)}")
     negative = table.index[table["time"] < 0].tolist()
     if negative:
         raise UsageError(f"{name}: negative survival time in row(s) {_rows(negative)}")
@@ -180,6 +183,9 @@ def prepare_cohort(frame, slides, columns, data, name: str = "clinical table") -
     notes = [f"slide file without a clinical row: {file}" for file in cohort.unmatched_slides]
     notes += [f"clinical row without its slide file: {file}" for file in cohort.missing_files]
     notes += [f"patient without any slide: {p}" for p in cohort.patients_without_slides]
+    notes += [f"clinical row names {slide!r} with a folder: matched to {Path(path).name} by its file name "
+              "(folders in the slide column are ignored)"
+              for slide, path in zip(cohort.slides["slide"], cohort.slides["path"]) if Path(slide).name != slide]
     if cohort.slides.empty:
         where = slides if isinstance(slides, (str, Path)) else f"the {len(slide_files(slides))} slide paths given"
         raise UsageError(f"no row of {name} names a slide in {where}; check the {columns.slide!r} column")

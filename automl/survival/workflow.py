@@ -16,7 +16,7 @@ import numpy as np
 from automl.budget import Deadline, format_duration
 from automl.callbacks import Checkpointer, Progress, StopAtDeadline, StopOnNonFinite, load_state
 from automl.errors import UsageError
-from automl.io import atomic_save_model, atomic_write_json, atomic_write_text
+from automl.io import atomic_save_model, atomic_write_json, atomic_write_text, load_model
 from automl.rundir import RunDir
 from automl.survival import clinical as clin
 from automl.survival.evaluate import metrics
@@ -122,7 +122,7 @@ def run_survival(analysis, run: RunDir, cohort: clin.Cohort, notes: list[str], d
     state = load_state(run.checkpoints)
     last = run.checkpoints / "last.keras"
     if state is not None and last.exists():
-        model = keras.models.load_model(last)
+        model = load_model(last)
         say(f"resuming after epoch {state['epoch']}/{training.epochs}")
     else:
         model, spec = build(analysis, data["train"][0].shape[1:], spec)
@@ -143,7 +143,7 @@ def run_survival(analysis, run: RunDir, cohort: clin.Cohort, notes: list[str], d
                   initial_epoch=checkpointer.state["epoch"], callbacks=callbacks, verbose=0, shuffle=True)
     if not run.best_path.exists():
         atomic_save_model(model, run.best_path)
-    best = keras.models.load_model(run.best_path)
+    best = load_model(run.best_path)
     return evaluate_run(analysis, run, best, spec, cohort, data, pixels, skipped, notes, checkpointer.state,
                         slides_dir, time.perf_counter() - started, deadline)
 

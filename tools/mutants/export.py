@@ -56,7 +56,7 @@ MUTATIONS = [
          replace="            pass",
          tests=[_DMU]),
     dict(id="ex-onnx-check-late", mechanism="a missing tf2onnx is a one-line error before anything is loaded",
-         what="comparison flipped (checked only when onnx is not asked for)", file="automl/export.py",
-         find='    if "onnx" in formats:\n        try:', replace='    if "onnx" not in formats:\n        try:',
+         what="comparison flipped (checked only when onnx is not asked for)", file="automl/export_checks.py",
+         find='    if "onnx" in formats:\n        import importlib.util', replace='    if "onnx" not in formats:\n        import importlib.util',
          tests=[_FORMATS]),
 ]

@@ -63,7 +63,7 @@ MUTATIONS = [
          tests=["tests/test_datasets.py::"
                 "test_splits_carve_test_then_validation_with_their_own_fractions_stratified_and_seeded"]),
     dict(id="fd-export-last", mechanism="export serves the run's best model", what="the last checkpoint exported",
-         file="automl/export.py", find="model = keras.models.load_model(run.best_path)",
-         replace='model = keras.models.load_model(run.checkpoints / "last.keras")',
+         file="automl/export.py", find="model = load_model(run.best_path)",
+         replace='model = load_model(run.checkpoints / "last.keras")',
          tests=["tests/test_foundation_export.py::test_exported_saved_model_predicts_as_the_best_model_from_raw_pixels"]),
 ]

@@ -70,8 +70,8 @@ MUTATIONS = [
          replace="if state is None and last.exists():", tests=[RESUME]),
     dict(id="tr-resume-fresh-optimizer", mechanism="resume restores the optimizer state",
          what="recompiled after loading", file="pipelines/train.py",
-         find="            model = keras.models.load_model(last)\n",
-         replace="            model = keras.models.load_model(last)\n"
+         find="            model = load_model(last)\n",
+         replace="            model = load_model(last)\n"
                  "            compile_classifier(model, cfg.train, regression=regression,\n"
                  "                               multipliers=lr_multipliers(model) if sequential else None)\n",
          tests=[RESUME]),
