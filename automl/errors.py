@@ -38,6 +38,14 @@ class TrainingDiverged(RuntimeError):
     exit_code = 1
 
 
+def shown(value) -> str:
+    """`value` as a message shows it: a numpy scalar as the number it holds (2, nan), not its repr
+    np.int64(2); anything else as repr()."""
+    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        value = value.item()
+    return repr(value)
+
+
 def exit_code(error: BaseException) -> int | None:
     """2 for bad input, 1 for a training that diverged, None for a bug (shown with its traceback)."""
     if isinstance(error, (UsageError, TrainingDiverged)):
@@ -48,4 +56,4 @@ def exit_code(error: BaseException) -> int | None:
 
 
 __all__ = ["ConfigError", "DataNotPrepared", "MemoryBudgetError", "SpecError", "TrainingDiverged", "UsageError",
-           "exit_code"]
+           "exit_code", "shown"]

@@ -19,6 +19,8 @@ import numbers
 import re
 import typing
 
+from automl.errors import shown
+
 
 # Data augmentation of image training: "auto" is shifts and flips for natural images, shifts only
 # for digit-like ones (seed 002 §6.1.1.2); the others name themselves.
@@ -35,7 +37,7 @@ class ArgumentError(ValueError):
 
     def __init__(self, owner: str, argument: str, value, expected: str):
         self.owner, self.argument, self.value, self.expected = owner, argument, value, expected
-        super().__init__(f"{owner}: argument `{argument}` must be {expected}. Received: {argument}={value!r}")
+        super().__init__(f"{owner}: argument `{argument}` must be {expected}. Received: {argument}={shown(value)}")
 
 
 class Settings:

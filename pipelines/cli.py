@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from automl.errors import ConfigError, SpecError, UsageError, exit_code
+from automl.errors import ConfigError, SpecError, UsageError, exit_code, shown
 from automl.evolution.settings import SPACES, EvolutionSettings
 from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS, ONNX_INSTALL
 from automl.strategies import DEFAULT_STRATEGY, DESCRIPTIONS, KERAS_TUNERS
@@ -297,7 +297,7 @@ def _survival_analysis(cfg, path: Path, search: bool, quiet: bool):
                                 budget=cfg.budget, directory=str(path.parent), project_name=path.name,
                                 verbose=0 if quiet else 1)
     except ArgumentError as e:  # the top-level keys; the sections were checked as they loaded
-        raise ConfigError(f"config: '{e.argument}' must be {e.expected}, got {e.value!r}") from None
+        raise ConfigError(f"config: '{e.argument}' must be {e.expected}, got {shown(e.value)}") from None
 
 
 def cmd_export(args) -> int:

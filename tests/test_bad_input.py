@@ -154,3 +154,17 @@ def test_an_export_into_a_folder_it_cannot_write_is_refused_before_loading(files
     monkeypatch.setattr(checks.os, "access", lambda path, mode: False)   # as a user without write permission
     with pytest.raises(UsageError, match="permission denied"):
         checks.check_export(files / "garbage_run", tmp_path / "export", ("saved_model",))
+
+
+def test_messages_show_plain_numbers():
+    import numpy as np
+
+    import automl
+    from automl.errors import shown
+    from automl.population.engine import MB, megabytes
+
+    assert [shown(np.int64(2)), shown(np.float64("nan")), shown("a"), shown([1])] == ["2", "nan", "'a'", "[1]"]
+    with pytest.raises(ValueError, match=r"Received: epochs=-2$"):
+        automl.TrainingSettings(epochs=np.int64(-2))
+    assert [megabytes(-3 * MB), megabytes(0.4 * MB), megabytes(12.4 * MB), megabytes(2048 * MB)] == \
+        ["0.0 MB", "0.4 MB", "12 MB", "2,048 MB"]

@@ -28,7 +28,7 @@ from keras import ops
 
 from automl.errors import MemoryBudgetError
 from automl.io import atomic_save_model, atomic_write_bytes
-from automl.population.engine import BYTES, MB, PopulationEngine
+from automl.population.engine import BYTES, MB, PopulationEngine, megabytes
 from automl.population_settings import BatchSettings, FitSettings, PopulationRunSettings
 from automl.settings import ArgumentError, Settings, merged_args_doc, merged_signature, split_keywords
 from automl.task import TASKS, task_for
@@ -121,7 +121,7 @@ class PopulationOptimizer(abc.ABC):
         state = self.state_bytes(n)
         if state + engine.member_bytes(self.batch_size, self.uses_gradients) > self.memory_bytes:
             raise MemoryBudgetError(
-                f"{self.name}: the population state needs {state / MB:,.0f} MB for {n:,} weights, more than "
+                f"{self.name}: the population state needs {megabytes(state)} for {n:,} weights, more than "
                 f"population.memory_mb={self.memory_mb:g}; lower the population size or raise memory_mb (population.memory_mb in a config)")
 
     def available_for_evaluation(self, engine: PopulationEngine) -> int:
@@ -299,7 +299,7 @@ def documented(cls):
 
 def refuse(name: str, what: str, needed: int, available: int) -> MemoryBudgetError:
     return MemoryBudgetError(
-        f"{name}: {what} needs {needed / MB:,.0f} MB, more than the {available / MB:,.0f} MB that "
+        f"{name}: {what} needs {megabytes(needed)}, more than the {megabytes(available)} that "
         "population.memory_mb leaves for the population state; lower it or raise memory_mb (population.memory_mb in a config)")
 
 

@@ -27,6 +27,13 @@ from automl.task import CLASSIFICATION, TASKS
 
 BYTES = 4  # float32
 MB = 1 << 20
+
+
+def megabytes(n: float) -> str:
+    """A byte count as a message shows it: "0.4 MB", "12 MB", "1,024 MB"; never negative (a
+    budget already spent shows as 0)."""
+    n = max(n, 0) / MB
+    return f"{n:,.1f} MB" if n < 10 else f"{n:,.0f} MB"
 _RUN = PopulationRunSettings.defaults()  # memory_mb and jit default as `population.memory_mb`, `.jit`
 
 
@@ -154,7 +161,7 @@ class PopulationEngine:
         if per > available_bytes:
             raise MemoryBudgetError(
                 f"evaluating even one member of this {self.size:,}-weight model on a batch of {batch} needs "
-                f"{per / MB:,.0f} MB but only {available_bytes / MB:,.0f} MB of population.memory_mb is left; "
+                f"{megabytes(per)} but only {megabytes(available_bytes)} of population.memory_mb is left; "
                 "raise memory_mb (population.memory_mb in a config) or lower the batch size")
         return max(1, available_bytes // per)
 

@@ -23,7 +23,7 @@ from keras import ops
 
 from automl.population.backend import compile_function
 from automl.population.base import BYTES, PopulationOptimizer, documented, refuse
-from automl.population.engine import MB
+from automl.population.engine import megabytes
 from automl.task import TASKS
 from automl.population_settings import NDES_VARIANTS, NdesSettings
 from automl.settings import ArgumentError, one_of
@@ -77,7 +77,7 @@ class NDES(PopulationOptimizer):
                     raise refuse(self.name, f"the smallest population (4 members, history {self.history}) of "
                                  f"{n:,} weights", self._bytes(4, mu_of(4), n), available)
                 notes.append(f"{self.name}: lambda capped at {fits:,} (4N = {4 * n:,} with history {self.history} "
-                             f"needs {self._bytes(4 * n, mu_of(4 * n), n) / MB:,.0f} MB) to fit population.memory_mb")
+                             f"needs {megabytes(self._bytes(4 * n, mu_of(4 * n), n))}) to fit population.memory_mb")
                 lam = fits
             self.size = lam
         else:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from automl.errors import UsageError
+from automl.errors import UsageError, shown
 from automl.survival.settings import ClinicalColumns
 from automl.survival.slides import SLIDE_SUFFIXES
 
@@ -53,11 +53,6 @@ def clinical_table(frame, columns, name: str = "clinical table"):
     return out
 
 
-def _plain(value):
-    """A numpy scalar as the Python number it holds (its repr is the number, not np.int64(2))."""
-    return value.item() if hasattr(value, "item") else value
-
-
 def _rows(labels) -> str:
     return f"{', '.join(map(str, labels[:5]))}{' ...' if len(labels) > 5 else ''}"
 
@@ -70,7 +65,7 @@ def _check_numbers(table, name: str, columns) -> None:
         bad = table.index[values.isna()].tolist()
         if bad:
             raise UsageError(f"{name}: column {getattr(columns, key)!r} ({key}) is not numeric in row(s) {_rows(bad)} "
-                             f"(value {_plain(table.loc[values.isna(), key].iloc[0])!r})")
+                             f"(value {shown(table.loc[values.isna(), key].iloc[0])})")
         table[key] = values
     infinite = table.index[~np.isfinite(table["time"])].tolist()
     if infinite:
@@ -81,7 +76,7 @@ def _check_numbers(table, name: str, columns) -> None:
     odd = ~table["event"].isin([0, 1])
     if odd.any():
         raise UsageError(f"{name}: column {columns.event!r} (event) must be 0 (censored) or 1 (event); row "
-                         f"{table.index[odd][0]} has {_plain(table.loc[odd, 'event'].iloc[0])!r}")
+                         f"{table.index[odd][0]} has {shown(table.loc[odd, 'event'].iloc[0])}")
     table["event"] = table["event"].astype(int)
     if table["split"].notna().any():
         wrong = sorted(set(table["split"].dropna()) - set(SPLITS))

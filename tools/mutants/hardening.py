@@ -53,4 +53,12 @@ MUTATIONS = [
          find="for slide, path in zip(cohort.slides[\"slide\"], cohort.slides[\"path\"]) if Path(slide).name != slide]",
          replace="for slide, path in zip(cohort.slides[\"slide\"], cohort.slides[\"path\"]) if False]",
          tests=["tests/test_survival_mechanisms.py::test_a_slide_named_with_a_folder_is_matched_by_its_file_name_with_a_note"]),
+    dict(id="hd-numpy-repr", mechanism="messages show numpy scalars as plain numbers",
+         what="np.int64(2) shown", file="automl/errors.py",
+         find="        value = value.item()\n", replace="        pass\n",
+         tests=[B + "test_messages_show_plain_numbers"]),
+    dict(id="hd-negative-megabytes", mechanism="a memory message never shows a negative size",
+         what="no clamp", file="automl/population/engine.py",
+         find="    n = max(n, 0) / MB", replace="    n = n / MB",
+         tests=[B + "test_messages_show_plain_numbers"]),
 ]
