@@ -1,6 +1,7 @@
 """The `automl train` workflow: one architecture, trained and evaluated into a run directory."""
 from __future__ import annotations
 
+import sys
 import time
 
 import keras
@@ -8,6 +9,7 @@ import keras
 from automl.budget import Deadline, format_budget, format_duration
 from automl.callbacks import Checkpointer, Progress, StopAtDeadline, load_state
 from automl.data import ImageDataset
+from automl.diagnose import training_warnings
 from automl.errors import UsageError
 from automl.io import atomic_save_model, load_model
 from automl.optimizers import lr_multipliers
@@ -179,7 +181,12 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
     if record["test_accuracy"] is None:  # a regression task: the loss is the mean squared error
         summary.update(val_mse=record["val_loss"], test_mse=record["test_loss"])
         summary.pop("val_accuracy"), summary.pop("test_accuracy")
+    warnings = training_warnings(state["history"], record["val_accuracy"], data.y_val)
+    if warnings:
+        summary["warnings"] = warnings
     run.write_summary(summary)
+    for warning in warnings:  # shown even with --quiet: the run succeeded, its result did not
+        print(f"warning: {warning}", file=sys.stderr)
     if deadline is not None and deadline.hit:
         say(f"the budget ended the training after {state['epoch']} complete epoch(s); continue it with "
             f"`automl train --resume --out {run.path} --budget DURATION`")

@@ -55,6 +55,32 @@ def test_quiet_prints_only_the_result(tmp_path, tiny_arch, capsys):
     assert "test accuracy" in captured.out
 
 
+def test_a_training_that_learned_nothing_ends_with_a_warning_even_when_quiet(tmp_path, tiny_arch, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "--arch", tiny_arch, "--set", "train.epochs=2", "--set", "train.learning_rate=1e6",
+                 "--out", str(out), "--quiet"]) == 0                     # Adam at 1e6: the run succeeds ...
+    err = capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert any("not significantly better than always guessing" in w for w in summary["warnings"])  # ... its result not
+    assert err.count("warning: ") == len(summary["warnings"]) >= 1
+
+
+def test_training_warnings_name_a_chance_result_and_an_exploding_loss():
+    from automl.diagnose import training_warnings
+
+    y_val = np.array([0] * 300 + [1] * 100)                               # majority rate 0.75; 400 labels
+    learned = [{"loss": 1.0}, {"loss": 0.5}]
+    assert training_warnings(learned, 0.9, y_val) == []
+    assert training_warnings(learned, None, y_val) == []                  # regression: no accuracy to judge
+    # One-sided binomial test against 0.75 on 400: 326 correct (p = 0.0012) is chance, 327 (p = 0.0008) is not.
+    (chance,) = training_warnings(learned, 326 / 400, y_val)
+    assert "0.8150" in chance and "(0.7500;" in chance
+    assert training_warnings(learned, 327 / 400, y_val) == []
+    (exploded,) = training_warnings([{"loss": 1.0}, {"loss": 5.0}, {"loss": 10.5}], 0.9, y_val)
+    assert "rose from 1 (epoch 1) to 10.5 (epoch 3)" in exploded
+    assert training_warnings([{"loss": 1.0}, {"loss": 9.9}], 0.9, y_val) == []
+
+
 def test_best_model_is_chosen_on_validation_with_loss_breaking_ties(tmp_path):
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     cp = Checkpointer(tmp_path / "ck", tmp_path / "best.keras")
