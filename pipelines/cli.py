@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from automl import __version__
 from automl.errors import ConfigError, SpecError, UsageError, exit_code, shown
 from automl.evolution.settings import SPACES, EvolutionSettings
 from automl.formats import DEFAULT_FORMATS, EXPORT_FORMATS, ONNX_INSTALL
@@ -58,7 +59,7 @@ def _quiet_tensorflow() -> None:
         split_cpu(n)
 
 
-def _run_flags(p: argparse.ArgumentParser) -> None:
+def _run_flags(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--dataset", default=None,
                    help=f"{', '.join(BUNDLED)} (offline; default {configs.top_level('search')['dataset']}), any "
                         f"tensorflow-datasets image classification name ({', '.join(TFDS_EXAMPLES[:3])}, ...), "
@@ -81,28 +82,32 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                    help=f"recurrent model for sequence datasets: {', '.join(CELLS)} (default there: {DEFAULT_CELL}); "
                         "tune with --set model.units/depth/hidden/layers/gate_bias/lr_rule")
     p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
+    gradient = (f"{', '.join(GRADIENT_OPTIMIZERS)} (default {TrainingSettings.defaults()['optimizer']}; phs: "
+                "port-Hamiltonian with fixed friction, phs-go: with goal-oriented braking, tune with --set "
+                "train.phs.KEY=VALUE)")
+    if command == "search":  # a search trains its candidates by gradient descent only
+        p.add_argument("--optimizer", choices=GRADIENT_OPTIMIZERS, help=f"how candidates train: {gradient}")
+        return
     p.add_argument("--optimizer", choices=OPTIMIZERS,
-                   help=f"{', '.join(GRADIENT_OPTIMIZERS)} (default {TrainingSettings.defaults()['optimizer']}; phs: "
-                        "port-Hamiltonian with fixed friction, phs-go: with goal-oriented braking, tune with --set "
-                        "train.phs.KEY=VALUE), or a gradient-free population optimizer for `automl train`: "
-                        f"{', '.join(POPULATION_OPTIMIZERS)} (tune with --set population.NAME.KEY=VALUE, memory "
-                        "with --set population.memory_mb=MB)")
+                   help=f"{gradient}, or a gradient-free population optimizer: {', '.join(POPULATION_OPTIMIZERS)} "
+                        "(tune with --set population.NAME.KEY=VALUE, memory with --set population.memory_mb=MB)")
 
 
 def build_parser() -> Parser:
     parser = Parser(prog="automl", description="AutoML for Keras 3 / TensorFlow.")
+    parser.add_argument("--version", action="version", version=f"automl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("train", help="train one architecture into a run directory",
                        description="Train one architecture with the seeds' defaults (configs/train.yaml), "
                                    "keep the best epoch by validation accuracy, test it once.")
-    _run_flags(p)
+    _run_flags(p, "train")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("search", help="search for an architecture",
                        description="Search for an architecture. Strategies: " +
                                    "; ".join(f"{k}: {v}{STRATEGY_FLAGS.get(k, '')}" for k, v in SEARCH_STRATEGIES.items()))
-    _run_flags(p)
+    _run_flags(p, "search")
     p.add_argument("--strategy", choices=list(SEARCH_STRATEGIES), default=None,
                    help=f"search strategy (default: {DEFAULT_STRATEGY})")
     p.add_argument("--space", choices=SPACES, default=None,
@@ -164,6 +169,14 @@ def build_parser() -> Parser:
     p.add_argument("--data-dir", metavar="DIR", help="tensorflow-datasets data directory")
     p.add_argument("--manual-dir", metavar="DIR", help="folder with manually downloaded archives (prepare)")
     p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("config", help="show every config key of a command with its default and source",
+                       description="`config show [train|search|survival]`: the command's config file with every "
+                                   "key, its default and its source in the seeds (what --config and --set override).")
+    p.add_argument("action", choices=["show"], help="show")
+    p.add_argument("name", nargs="?", choices=list(configs.SCHEMAS), default="train",
+                   help=f"the command ({', '.join(configs.SCHEMAS)}; default train)")
+    p.set_defaults(func=cmd_config)
     return parser
 
 
@@ -320,6 +333,11 @@ def cmd_report(args) -> int:
     from automl.rundir import RunDir
 
     print(format_report(RunDir.open(args.run)))
+    return 0
+
+
+def cmd_config(args) -> int:
+    print(configs.describe(args.name), end="")
     return 0
 
 

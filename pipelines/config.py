@@ -200,6 +200,20 @@ def settings_yaml(key: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def describe(name: str) -> str:
+    """Every config key of `automl <name>` with its default and its source: the command's own file,
+    then the file of each of its settings sections (as tools/write_configs.py writes them)."""
+    keys = [f"{name}.{section}" if f"{name}.{section}" in GENERATED else section
+            for section in settings_sections(SCHEMAS[name])]
+    files: dict[str, str] = {}  # file -> its first section's key (sections that share a file print it once)
+    for key in keys:
+        files.setdefault(GENERATED[key][1], key)
+    parts = [default_file(name).read_text()]
+    for file, key in files.items():
+        parts.append(f"# ---- configs/{file} ----\n" + settings_yaml(key))
+    return "\n".join(parts)
+
+
 def _settings_lines(cls, indent: str) -> list[str]:
     lines, docs, types = [], cls.docs(), cls.types()
     for name, value in cls.defaults().items():

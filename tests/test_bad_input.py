@@ -60,7 +60,7 @@ CASES = [
     (["train", "--dataset", "no-such-dataset"], "no-such-dataset"),
     (["train", "--optimizer", "no-such-optimizer"], "no-such-optimizer"),
     (["search", "--strategy", "no-such-strategy"], "no-such-strategy"),
-    (["search", "--optimizer", "leea"], "population optimizer"),
+    (["search", "--optimizer", "leea"], "invalid choice: 'leea'"),
     (["search", "--dataset", "adding", "--strategy", "resbuilder"], "sequence dataset"),
     # -- architectures
     (["train", "--arch", "{root}/binary.dat"], "not a text (UTF-8) JSON file"),

@@ -1,6 +1,7 @@
 """Bad input: one line naming the problem, exit code 2, no traceback, nothing lost."""
 import pytest
 import tensorflow_datasets as tfds
+import yaml
 
 from conftest import run_automl
 from pipelines.cli import main
@@ -76,6 +77,30 @@ def test_help_explains_every_flag():
     for flag in ("--dataset", "--config", "--set", "--out", "--seed", "--resume", "--quiet", "--arch", "--data-dir"):
         assert flag in result.stdout
     assert "export" in run_automl("--help").stdout
+
+
+def test_version_and_search_help_offer_only_what_each_accepts(capsys):
+    from automl import __version__
+    from automl.training_settings import POPULATION_OPTIMIZERS
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"automl {__version__}"
+    search_help = run_automl("search", "--help").stdout
+    train_help = run_automl("train", "--help").stdout
+    assert all(name in train_help for name in POPULATION_OPTIMIZERS)
+    assert not any(f"{name}" in search_help.split("--optimizer", 1)[1].split("--strategy")[0]
+                   for name in POPULATION_OPTIMIZERS)                    # search refuses them, so never offers them
+
+
+@pytest.mark.parametrize("command", ["train", "search", "survival"])
+def test_config_show_lists_every_key_with_its_default(capsys, command):
+    from pipelines import config as configs
+
+    assert main(["config", "show", command]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)                        # the output is itself a valid config
+    defaults = configs.to_dict(configs.load_config(command))
+    assert shown == defaults
 
 
 def test_datasets_list(capsys):

@@ -77,4 +77,13 @@ MUTATIONS = [
          what="not printed", file="pipelines/train.py",
          find='        print(f"warning: {warning}", file=sys.stderr)', replace="        pass",
          tests=["tests/test_train_run.py::test_a_training_that_learned_nothing_ends_with_a_warning_even_when_quiet"]),
+    dict(id="hd-config-show-sections", mechanism="`automl config show` prints every section's keys",
+         what="only the command's own file", file="pipelines/config.py",
+         find="        files.setdefault(GENERATED[key][1], key)", replace="        pass",
+         tests=["tests/test_cli.py::test_config_show_lists_every_key_with_its_default"]),
+    dict(id="hd-search-optimizers", mechanism="search --help offers only the optimizers search accepts",
+         what="population optimizers offered", file="pipelines/cli.py",
+         find='p.add_argument("--optimizer", choices=GRADIENT_OPTIMIZERS, help=',
+         replace='p.add_argument("--optimizer", choices=OPTIMIZERS, help=',
+         tests=["tests/test_cli.py::test_version_and_search_help_offer_only_what_each_accepts"]),
 ]
