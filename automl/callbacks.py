@@ -88,10 +88,19 @@ class Progress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
+    RECENT = 3  # epochs the ETA averages
+
+    def seconds_per_epoch(self) -> float:
+        """The mean of the last RECENT epochs, leaving out the first once there are others: it
+        includes tracing the graph, several times a later epoch's time on small data."""
+        times = self._times[1:] if len(self._times) > 1 else self._times
+        recent = times[-self.RECENT:]
+        return sum(recent) / len(recent)
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self._times.append(time.perf_counter() - self._start)
-        eta = sum(self._times) / len(self._times) * (self.epochs - epoch - 1)
+        eta = self.seconds_per_epoch() * (self.epochs - epoch - 1)
         parts = [f"{self.label}epoch {epoch + 1}/{self.epochs}"]
         for key, fmt in (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"), ("val_accuracy", ".4f"),
                          ("val_cindex", ".4f")):

@@ -1,0 +1,12 @@
+"""Mutations of what a user sees while a run works (issue #19: honest ETAs): see tools/mutations.py."""
+
+MUTATIONS = [
+    dict(id="pg-eta-first-epoch", mechanism="the training ETA leaves out the first epoch (graph tracing)",
+         what="first epoch averaged in", file="automl/callbacks.py",
+         find="times = self._times[1:] if len(self._times) > 1 else self._times", replace="times = self._times",
+         tests=["tests/test_training_budget.py::test_the_eta_leaves_out_the_first_epoch_and_follows_the_recent_ones"]),
+    dict(id="pg-eta-recent", mechanism="the training ETA follows the recent epochs",
+         what="every epoch averaged", file="automl/callbacks.py",
+         find="recent = times[-self.RECENT:]", replace="recent = times",
+         tests=["tests/test_training_budget.py::test_the_eta_leaves_out_the_first_epoch_and_follows_the_recent_ones"]),
+]
