@@ -40,8 +40,8 @@ def _data():
 
 def _engine(tmp_path, records=None, best=None, train=None, **rb):
     cfg = load_config("search")
-    rb_cfg = cfg.resbuilder.replace(start_pooling_stages=1, insertions=4, morph_steps=1,
-                                 momentum_gain=TAU_LL, **rb)
+    rb_cfg = cfg.resbuilder.replace(**{"start_pooling_stages": 1, "insertions": 4, "morph_steps": 1,
+                                       "momentum_gain": TAU_LL, **rb})
     train_cfg = cfg.train.replace(**(train or {}))
     data, _ = _data()
     return ResBuilderCycle(rb_cfg, train_cfg, data, tmp_path / "store", seed=0, log=lambda line: None,
@@ -241,3 +241,18 @@ def test_best_is_chosen_on_validation_accuracy_then_fewer_flops_never_on_test(tm
         (1, "no_reg_wi", 0.9), (1, "no_reg_ri", 0.5), (3, "no_reg_wi", 0.3)]
     assert engine.state["best"] == {"architecture": 3, "variant": "no_reg_wi", "val_accuracy": 0.7,
                                     "test_accuracy": 0.3, "flops": 800, "params": 80, "spec": NET.to_dict()}
+
+
+def test_the_search_eta_counts_the_architectures_the_schedule_has_left(tmp_path):
+    from automl.budget import Deadline
+
+    engine = _engine(tmp_path, morph_steps=2, insertions=3)              # 2 x (3 + 1) + 1 = 9 architectures
+    s = engine.state
+    assert engine.architectures_left() == 9 and engine.search_eta() is None
+    s.update(m=0, t=2, architectures=2, train_seconds=60.0)              # 30 s per architecture so far
+    assert engine.architectures_left() == 7 and engine.search_eta() == "3m30s"
+    s.update(m=2, t=0, architectures=8, train_seconds=240.0)             # the last MorphNet step's net
+    assert engine.architectures_left() == 1 and engine.search_eta() == "30s"
+    engine.deadline = Deadline(100.0)
+    s.update(m=1, t=0, architectures=4, train_seconds=120.0)             # 5 left: 150 s > the 100 s budget
+    assert engine.search_eta().endswith("(the budget)")

@@ -37,7 +37,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from automl.budget import Deadline
+from automl.budget import Deadline, format_duration
 from automl.callbacks import StopAtDeadline
 from automl.io import atomic_save_model, atomic_write_json
 from automl.resbuilder.growth import (blocks_to_remove, init_near_identity, insert_random_block, mean_abs_weights,
@@ -292,7 +292,9 @@ class ResBuilderCycle:
         cost = count(spec, self.data.input_shape, self.data.num_classes)
         label = (f"arch {self.state['architectures'] + 1} (after {self.state['m']}/{self._morph_steps()} "
                  f"MorphNet steps, insertion {self.state['t']}/{self.cfg.insertions})")
-        self.log(f"{label}: {len(spec.blocks())} blocks, {cost.params:,} params, {cost.flops:,} FLOPs")
+        eta = self.search_eta()
+        self.log(f"{label}: {len(spec.blocks())} blocks, {cost.params:,} params, {cost.flops:,} FLOPs"
+                 + (f"; search ETA {eta}" if eta else ""))
         for variant in VARIANTS:
             if variant in current["results"]:
                 continue  # completed before a resume
@@ -311,6 +313,23 @@ class ResBuilderCycle:
             self._save()
             keras.backend.clear_session(free_memory=False)
         return True
+
+    def architectures_left(self) -> int:
+        """Architectures the schedule still trains, the current one included: n_L + 1 per MorphNet
+        round left, then the last MorphNet step's net (fewer when no untried insertion is left)."""
+        s = self.state
+        return max((self._morph_steps() - s["m"]) * (self.cfg.insertions + 1) - s["t"] + 1, 1)
+
+    def search_eta(self) -> str | None:
+        """The time the whole search has left: the architectures left at the mean time of those
+        trained so far (their three trainings), capped by the budget; None before a first one."""
+        s = self.state
+        if s["architectures"] == 0:
+            return None if not self.deadline.active else f"{format_duration(self.deadline.work_left())} (the budget)"
+        seconds = self.architectures_left() * s.get("train_seconds", 0.0) / s["architectures"]
+        if self._filling() or seconds >= self.deadline.work_left():  # a budget fill runs to the deadline
+            return f"{format_duration(max(self.deadline.work_left(), 0))} (the budget)"
+        return format_duration(seconds)
 
     def _train_variant(self, variant: str, spec: ResNetSpec, current: dict, label: str):
         with_reg = variant == "with_reg"

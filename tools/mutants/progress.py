@@ -9,4 +9,13 @@ MUTATIONS = [
          what="every epoch averaged", file="automl/callbacks.py",
          find="recent = times[-self.RECENT:]", replace="recent = times",
          tests=["tests/test_training_budget.py::test_the_eta_leaves_out_the_first_epoch_and_follows_the_recent_ones"]),
+    dict(id="pg-search-eta-rounds", mechanism="ResBuilder's search ETA counts the schedule's architectures left",
+         what="the final MorphNet net forgotten", file="automl/resbuilder/search.py",
+         find='return max((self._morph_steps() - s["m"]) * (self.cfg.insertions + 1) - s["t"] + 1, 1)',
+         replace='return max((self._morph_steps() - s["m"]) * (self.cfg.insertions + 1) - s["t"], 1)',
+         tests=["tests/test_resbuilder_engine.py::test_the_search_eta_counts_the_architectures_the_schedule_has_left"]),
+    dict(id="pg-search-eta-budget", mechanism="ResBuilder's search ETA is capped by the budget",
+         what="cap dropped", file="automl/resbuilder/search.py",
+         find="if self._filling() or seconds >= self.deadline.work_left():", replace="if self._filling():",
+         tests=["tests/test_resbuilder_engine.py::test_the_search_eta_counts_the_architectures_the_schedule_has_left"]),
 ]
