@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -73,6 +74,45 @@ class StopAtDeadline(keras.callbacks.Callback):
                                         self.base + self.final_passes * (time.perf_counter() - self._eval_start))
 
 
+TB = "tb"  # a run's TensorBoard folder: one sub-folder (a TensorBoard "run") per training or trial
+
+
+def tensorboard(run_path, name: str = "") -> keras.callbacks.TensorBoard:
+    """Keras' TensorBoard callback writing the scalars of one training to RUN/tb/<name> (no graph:
+    it costs seconds per training and shows nothing a spec does not)."""
+    return keras.callbacks.TensorBoard(str(Path(run_path) / TB / _folder_name(name)), write_graph=False)
+
+
+class ScalarLog:
+    """Scalars for TensorBoard from a loop that is not a Keras fit (the population optimizers'
+    generations), under RUN/tb/<name>."""
+
+    def __init__(self, run_path, name: str):
+        import tensorflow as tf
+
+        self._tf = tf
+        self.writer = tf.summary.create_file_writer(str(Path(run_path) / TB / _folder_name(name)))
+
+    def write(self, step: int, scalars: dict) -> None:
+        with self.writer.as_default():
+            for key, value in scalars.items():
+                self._tf.summary.scalar(key, float(value), step=int(step))
+        self.writer.flush()
+
+
+def _folder_name(label: str) -> str:
+    """"arch 3 (after 0/1 MorphNet steps) with_reg" -> "arch_3_after_0_1_MorphNet_steps_with_reg"."""
+    return "_".join(re.findall(r"[\w.-]+", label))
+
+
+def recent_mean(times: list[float], recent: int = 3) -> float:
+    """Seconds per epoch for an ETA: the mean of the last `recent` epochs, leaving out the first
+    once there are others (it includes tracing the graph, several times a later epoch on small data)."""
+    times = times[1:] if len(times) > 1 else times
+    window = times[-recent:]
+    return sum(window) / len(window)
+
+
 class Progress(keras.callbacks.Callback):
     """One line per epoch: metrics, learning rate, epoch time and the ETA of the training
     (and the time left of a wall-clock budget)."""
@@ -88,14 +128,8 @@ class Progress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
-    RECENT = 3  # epochs the ETA averages
-
     def seconds_per_epoch(self) -> float:
-        """The mean of the last RECENT epochs, leaving out the first once there are others: it
-        includes tracing the graph, several times a later epoch's time on small data."""
-        times = self._times[1:] if len(self._times) > 1 else self._times
-        recent = times[-self.RECENT:]
-        return sum(recent) / len(recent)
+        return recent_mean(self._times)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -29,7 +29,7 @@ import keras_tuner as kt
 from keras_tuner.src.engine.trial import TrialStatus
 
 from automl.budget import Deadline, format_duration
-from automl.callbacks import StopAtDeadline, StopOnNonFinite
+from automl.callbacks import StopAtDeadline, StopOnNonFinite, tensorboard
 from automl.data_settings import DataSettings
 from automl.errors import UsageError
 from automl.evolution.api import Evolution
@@ -274,7 +274,9 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
         self._final_passes = 1 + len(data.y_test) / max(len(data.y_val), 1)  # validation and test of the best
         with _checkpoints_without_optimizer():  # Hyperband continues trials from their checkpoints
             kt.Tuner.search(self, inputs.train, validation_data=inputs.val, epochs=self.epochs,
-                            callbacks=[StopOnNonFinite()], verbose=0, shuffle=False)  # the pipelines shuffle
+                            # Keras Tuner gives the TensorBoard callback a folder per trial and its HParams view
+                            callbacks=[StopOnNonFinite(), tensorboard(run.path)], verbose=0,
+                            shuffle=False)  # the pipelines shuffle
         self.summary = self._finish(run, inputs, time.perf_counter() - started, deadline)
         return self.summary
 

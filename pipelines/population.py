@@ -45,19 +45,25 @@ def train_population(cfg, model, data, run, deadline: Deadline, regression: bool
     """Fit `model` with the configured population optimizer; (state for the run summary, extras
     for the record). The model ends with the best validated member's weights."""
     from automl.budget import format_duration
+    from automl.callbacks import ScalarLog, recent_mean
 
     optimizer = make_optimizer(cfg)
     epochs = cfg.train.epochs
     times: list[float] = []
     last = [time.perf_counter()]
 
+    scalars = ScalarLog(run.path, "population")
+
     def progress(record: dict) -> None:
+        # TensorBoard: the best member's and the population's mean loss per generation
+        scalars.write(record["generation"], {k: record[k] for k in ("loss", "mean_loss", "val_loss", "val_accuracy")
+                                             if k in record})
         if quiet:
             return
         now = time.perf_counter()
         times.append(now - last[0])
         last[0] = now
-        eta = sum(times) / len(times) * (epochs - record["epoch"])
+        eta = recent_mean(times) * (epochs - record["epoch"])
         parts = [f"{label + ' ' if label else ''}epoch {record['epoch']}/{epochs}", f"gen {record['generation']}",
                  f"best {record['loss']:.4f}", f"mean {record['mean_loss']:.4f}", f"val_loss {record['val_loss']:.4f}"]
         if "val_accuracy" in record:

@@ -7,7 +7,7 @@ import time
 import keras
 
 from automl.budget import Deadline, format_budget, format_duration
-from automl.callbacks import Checkpointer, Progress, StopAtDeadline, load_state
+from automl.callbacks import Checkpointer, Progress, StopAtDeadline, load_state, tensorboard
 from automl.data import ImageDataset
 from automl.diagnose import training_warnings
 from automl.errors import UsageError
@@ -103,7 +103,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     stopper = StopAtDeadline(deadline, final_passes=1 + len(data.y_test) / max(len(data.y_val), 1))
     checkpointer = Checkpointer(run.checkpoints, run.best_path, schedule, stopper=stopper,
                                 monitor=task.monitor, mode=task.mode)
-    callbacks = [stopper, *schedule, checkpointer, keras.callbacks.TensorBoard(str(run.path / "tb"))]
+    callbacks = [stopper, *schedule, checkpointer, tensorboard(run.path)]
     if not quiet:
         callbacks.append(Progress(cfg.train.epochs, label=label, deadline=deadline))
     if deadline.active:

@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -100,3 +101,15 @@ def evolution_oracle(space, project_dir=None, *, seed: int = 0, deadline=None, m
     if project_dir is not None:
         oracle._set_project_dir(str(project_dir), "evo")
     return oracle
+
+
+def tensorboard_tags(run) -> dict[str, set[str]]:
+    """{folder under RUN/tb (relative): the scalar tags its event files hold}."""
+    import tensorflow as tf
+
+    found: dict[str, set[str]] = {}
+    for events in (Path(run) / "tb").rglob("events.out.tfevents*"):
+        tags = found.setdefault(str(events.parent.relative_to(Path(run) / "tb")), set())
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            tags.update(value.tag for value in event.summary.value)
+    return found

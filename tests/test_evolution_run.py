@@ -15,7 +15,7 @@ import pytest
 
 from automl.evolution.space import ConvStackSpace
 from automl.export import export_run
-from conftest import read_jsonl, run_automl
+from conftest import read_jsonl, run_automl, tensorboard_tags
 from models.preprocess import Preprocess
 from pipelines.cli import main
 from pipelines.config import run_config
@@ -37,6 +37,8 @@ def test_serial_search_logs_every_trial_and_exports_its_best(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     records = read_jsonl(run / "log.jsonl")
     assert summary["strategy"] == "evolution" and summary["epochs_used"] == 8 == sum(r["epochs"] for r in records)
+    trained = {f"trial_{r['trial']}/train" for r in records if r["epochs"]}
+    assert trained and trained <= set(tensorboard_tags(run))           # a TensorBoard run per trained trial
     assert [r["trial"] for r in records] == sorted({r["trial"] for r in records})     # each trial once, in order
     assert records[0]["role"] == "initial" and records[0]["epochs"] == 0 and records[0]["inherited_fraction"] == 0
     trials = trials_on_disk(run)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipelines.cli import main
-from tests.conftest import read_jsonl, run_automl
+from tests.conftest import read_jsonl, run_automl, tensorboard_tags
 
 
 def test_de_trains_the_default_mlp_and_exports(tmp_path, capsys):
@@ -14,6 +14,7 @@ def test_de_trains_the_default_mlp_and_exports(tmp_path, capsys):
     assert main(["train", "--dataset", "digits", "--optimizer", "de", "--set", "epochs=2", "--out", str(run)]) == 0
     err = capsys.readouterr().err
     assert "epoch 2/2" in err and "evals/s" in err  # progress: generation, fitness, evaluations per second
+    assert {"loss", "mean_loss", "val_loss", "val_accuracy"} <= tensorboard_tags(run)["population"]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["optimizer"] == "de" and summary["arch"] == "mlp" and summary["params"] == 64 * 32 + 32 + 330
     assert summary["generations"] == 2 * int(np.ceil(summary_train(run) / 40))  # an epoch: ceil(n / batch) generations

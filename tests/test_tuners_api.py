@@ -16,7 +16,7 @@ from automl.budget import Deadline
 from automl.errors import UsageError
 from automl.report import format_report
 from automl.rundir import RunDir
-from conftest import AfterCalls
+from conftest import AfterCalls, tensorboard_tags
 from pipelines import config as configs
 
 
@@ -49,6 +49,9 @@ def test_each_tuner_searches_numpy_arrays_into_a_run_directory_the_cli_reads(tun
     records = run.records()
     assert len(records) == summary["trials"] == trials and run.summary() == json.loads(json.dumps(summary))
     assert all(r["wall_seconds"] > 0 for r in records)                      # each trial's own time, measured
+    tb = tensorboard_tags(run.path)                                         # Keras Tuner's folder per trial
+    assert {str(r["trial"]) for r in records} <= {folder.split("/")[0] for folder in tb}
+    assert any("epoch_accuracy" in tags for tags in tb.values())
     assert [r["epochs"] for r in records] == [2 if cls is automl.Hyperband else 1] * trials
     # chosen on validation only: the best record holds the highest validation accuracy
     best = next(r for r in records if r["architecture"] == int(summary["trial"]))

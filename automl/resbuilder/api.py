@@ -167,7 +167,7 @@ class _Search:
     def execute(self) -> dict:
         import keras
 
-        from automl.callbacks import Progress
+        from automl.callbacks import Progress, tensorboard
         from automl.errors import UsageError
         from automl.io import atomic_save_model, atomic_write_text
         from automl.plots import accuracy_vs_flops
@@ -212,8 +212,8 @@ class _Search:
             engine = ResBuilderCycle(
                 settings, tuner.training, search_data, run.path / "resbuilder", seed=tuner.seed, log=say,
                 on_architecture=record_architecture, on_best=save_best,
-                epoch_callbacks=(lambda label: [Progress(settings.epochs, label=f"  {label}", deadline=deadline)])
-                if tuner.verbose else (lambda label: []),
+                epoch_callbacks=lambda label: [tensorboard(run.path, label), *(
+                    [Progress(settings.epochs, label=f"  {label}", deadline=deadline)] if tuner.verbose else [])],
                 deadline=deadline,
             )
         except ValueError as e:  # a budget the start net cannot meet: bad input, found before training

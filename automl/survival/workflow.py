@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from automl.budget import Deadline, format_duration
-from automl.callbacks import Checkpointer, Progress, StopAtDeadline, StopOnNonFinite, load_state
+from automl.callbacks import Checkpointer, Progress, StopAtDeadline, StopOnNonFinite, load_state, tensorboard
 from automl.errors import UsageError
 from automl.io import atomic_save_model, atomic_write_json, atomic_write_text, load_model
 from automl.rundir import RunDir
@@ -134,7 +134,8 @@ def run_survival(analysis, run: RunDir, cohort: clin.Cohort, notes: list[str], d
     stopper = StopAtDeadline(deadline, final_passes=3.0)
     checkpointer = Checkpointer(run.checkpoints, run.best_path, [], monitor="val_cindex", tie_break="val_loss",
                                 stopper=stopper, mode="max")
-    callbacks = [stopper, StopOnNonFinite(), ValidationCIndex(analysis.slides.mode, xv, val_rows), checkpointer]
+    callbacks = [stopper, StopOnNonFinite(), ValidationCIndex(analysis.slides.mode, xv, val_rows), checkpointer,
+                 tensorboard(run.path)]  # after the C-index callback, so that val_cindex is among the scalars
     if analysis.verbose:
         callbacks.append(Progress(training.epochs, deadline=deadline))
     started = time.perf_counter()

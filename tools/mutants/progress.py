@@ -3,11 +3,11 @@
 MUTATIONS = [
     dict(id="pg-eta-first-epoch", mechanism="the training ETA leaves out the first epoch (graph tracing)",
          what="first epoch averaged in", file="automl/callbacks.py",
-         find="times = self._times[1:] if len(self._times) > 1 else self._times", replace="times = self._times",
+         find="times = times[1:] if len(times) > 1 else times", replace="times = times",
          tests=["tests/test_training_budget.py::test_the_eta_leaves_out_the_first_epoch_and_follows_the_recent_ones"]),
     dict(id="pg-eta-recent", mechanism="the training ETA follows the recent epochs",
          what="every epoch averaged", file="automl/callbacks.py",
-         find="recent = times[-self.RECENT:]", replace="recent = times",
+         find="window = times[-recent:]", replace="window = times",
          tests=["tests/test_training_budget.py::test_the_eta_leaves_out_the_first_epoch_and_follows_the_recent_ones"]),
     dict(id="pg-search-eta-rounds", mechanism="ResBuilder's search ETA counts the schedule's architectures left",
          what="the final MorphNet net forgotten", file="automl/resbuilder/search.py",
