@@ -256,3 +256,45 @@ def test_the_search_eta_counts_the_architectures_the_schedule_has_left(tmp_path)
     engine.deadline = Deadline(100.0)
     s.update(m=1, t=0, architectures=4, train_seconds=120.0)             # 5 left: 150 s > the 100 s budget
     assert engine.search_eta().endswith("(the budget)")
+
+
+def test_a_no_reg_training_the_budget_cuts_still_offers_its_best_whole_epoch(tmp_path):
+    """Anytime: the budget ends arch 1's No-Reg WI training during its third epoch; the best of
+    its two whole epochs (by validation accuracy) becomes the best net, marked as cut."""
+    from automl.budget import Deadline
+
+    class Flag(Deadline):
+        def __init__(self):
+            super().__init__(seconds=1e9)
+            self.passed = False
+
+        def work_left(self) -> float:
+            return -1.0 if self.passed else 1e9
+
+    deadline, seen, weights_seen, best = Flag(), [], [], []
+
+    class EndAfterTwoEpochs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(logs["val_accuracy"])
+            weights_seen.append(self.model.get_weights())
+            deadline.passed = epoch == 1
+
+    cfg = load_config("search")
+    data, _ = _data()
+    engine = ResBuilderCycle(cfg.resbuilder.replace(start_pooling_stages=1, epochs=4), cfg.train, data,
+                             tmp_path / "store", seed=0, log=lambda line: None,
+                             on_best=lambda model, b: best.append((dict(b), model.get_weights())),
+                             epoch_callbacks=lambda label: [EndAfterTwoEpochs()] if label.endswith("no_reg_wi") else [],
+                             deadline=deadline)
+    state = engine.run()
+    assert state["cut"]["variant"] == "no_reg_wi" and state["cut"]["epochs"] == 2
+    seen = seen[:2]                                                       # the third, cut epoch never competes
+    record, weights = best[-1]
+    assert record["architecture"] == 1 and record["variant"] == "no_reg_wi, cut by the budget"
+    assert record["val_accuracy"] == max(seen) == state["best"]["val_accuracy"]
+    chosen = weights_seen[seen.index(max(seen))]                          # the first best whole epoch's weights
+    assert all(np.array_equal(a, b) for a, b in zip(weights, chosen))
+    model = build_model(ResNetSpec.from_dict(record["spec"]), SHAPE, CLASSES)
+    model.set_weights(weights)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert model.evaluate(data.val, verbose=0, return_dict=True)["accuracy"] == pytest.approx(max(seen))

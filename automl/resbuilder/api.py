@@ -139,9 +139,7 @@ class ResBuilder(SearchRun, ResBuilderSettings):
 
     def get_best_spec(self) -> dict:
         """The best architecture as a spec (`models.ResNetSpec.from_dict` builds it)."""
-        summary = self._run_dir().summary()
-        best = next(r for r in self._run_dir().records() if f"arch {r['architecture']}" in summary["arch"])
-        return best["spec"]
+        return self._run_dir().summary()["spec"]
 
     def export(self, path, formats=DEFAULT_FORMATS):
         """Writes the best net as `automl export` does: a SavedModel for serving, model.keras and
@@ -236,7 +234,7 @@ class _Search:
         atomic_write_text(run.path / "history.md", history_table(records, best["architecture"], continued))
         summary = {
             "command": "search", "strategy": tuner.strategy, "dataset": data.name, "best_model": RunDir.BEST,
-            "arch": f"arch {best['architecture']} ({best['variant']})", "params": best["params"],
+            "arch": f"arch {best['architecture']} ({best['variant']})", "spec": best["spec"], "params": best["params"],
             "flops": best["flops"], "val_accuracy": best["val_accuracy"], "test_accuracy": best["test_accuracy"],
             "architectures": len(records),
             "stop_reason": "budget" if deadline.hit and not state["done"] else state["stop_reason"],

@@ -301,8 +301,10 @@ class ResBuilderCycle:
             if self.deadline.expired():
                 return False
             model, result = self._train_variant(variant, spec, current, label)
-            if result.get("cut"):  # the budget ended it: recorded, never used, redone on resume
+            if result.get("cut"):  # the budget ended it: redone on resume; a No-Reg one's best epoch competes
                 self.state["cut"] = {"architecture": self.state["architectures"] + 1, "variant": variant, **result}
+                if "test_accuracy" in result:
+                    self._maybe_best(model, spec, cost, f"{variant}, cut by the budget", result)
                 self._save()
                 return False
             if variant == "with_reg":
@@ -358,9 +360,12 @@ class ResBuilderCycle:
         trained.fit(self.data.train, validation_data=self.data.val, epochs=self.cfg.epochs,
                     callbacks=callbacks, verbose=0, shuffle=False)
         if stopper.cut:
-            return model, {"cut": True, "epochs": keep.completed, "best_epoch": keep.epoch,
-                           "val_accuracy": keep.best if keep.epoch else None,
-                           "seconds": time.perf_counter() - started}
+            result = {"cut": True, "epochs": keep.completed, "best_epoch": keep.epoch,
+                      "val_accuracy": keep.best if keep.epoch else None, "seconds": time.perf_counter() - started}
+            if not with_reg and keep.epoch:  # its best whole epoch still competes for the best (anytime)
+                model.set_weights(keep.weights)
+                result["test_accuracy"] = self._test_accuracy(model)
+            return model, result
         if not with_reg:
             # No-Reg variants are measured at their best epoch; With-Reg's final weights are
             # what the removal and MorphNet decisions read.
@@ -368,11 +373,14 @@ class ResBuilderCycle:
         if trained is not model:  # the wrapper was compiled; evaluate the bare net, penalty-free
             model.compile(loss=CLASSIFICATION.loss, metrics=list(CLASSIFICATION.metrics))
         val = model.evaluate(self.data.val, return_dict=True, verbose=0)
-        # The test split, where there is one, is measured for reporting only, never to choose.
-        test = model.evaluate(self.data.test, return_dict=True, verbose=0) if self.data.test is not None else None
-        return model, {"val_accuracy": float(val["accuracy"]),
-                       "test_accuracy": None if test is None else float(test["accuracy"]),
+        return model, {"val_accuracy": float(val["accuracy"]), "test_accuracy": self._test_accuracy(model),
                        "best_epoch": keep.epoch, "seconds": time.perf_counter() - started}
+
+    def _test_accuracy(self, model: keras.Model) -> float | None:
+        """The test split's accuracy, where there is one: for reporting only, never to choose."""
+        if self.data.test is None:
+            return None
+        return float(model.evaluate(self.data.test, return_dict=True, verbose=0)["accuracy"])
 
     def _maybe_best(self, model, spec, cost, variant, result) -> None:
         best = self.state["best"]
