@@ -74,3 +74,41 @@ def accuracy_vs_flops(records: list[dict], best: int | None, path: str | Path, t
     if title:
         ax.set_title(title)
     save_figure(fig, path)
+
+
+def architecture_figure(model, path: str | Path, title: str = "") -> None:
+    """The net as a picture: one box per layer in Keras' order, input at the top, with its kind,
+    its main setting (filters and kernel, units, pool size) and its output shape; a residual
+    block's skip shows as its Add layer."""
+    rows = [(layer.name, _layer_text(layer)) for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    height = max(2.0, 0.32 * len(rows) + 0.8)
+    fig, ax = plt.subplots(figsize=(6.4, height))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(len(rows), -1)
+    ax.axis("off")
+    ax.text(0.5, -0.6, f"input {tuple(model.input_shape[1:])}", ha="center", va="center", fontsize=8)
+    colours = {"Conv": "#c6dbef", "Dense": "#fdd0a2", "Pool": "#d9d9d9", "Norm": "#e5f5e0", "Add": "#fcbba1"}
+    for i, (name, text) in enumerate(rows):
+        colour = next((c for key, c in colours.items() if key in text.split(" ")[0]), "#ffffff")
+        ax.text(0.5, i, f"{name}: {text}", ha="center", va="center", fontsize=7.5, family="monospace",
+                bbox=dict(boxstyle="round,pad=0.25", facecolor=colour, edgecolor="#636363", linewidth=0.6))
+    if title:
+        ax.set_title(title, fontsize=9)
+    save_figure(fig, path)
+
+
+def _layer_text(layer) -> str:
+    kind = type(layer).__name__
+    config = layer.get_config()
+    detail = ""
+    if "filters" in config:
+        kernel = "x".join(map(str, config.get("kernel_size", ())))
+        strides = config.get("strides", (1,))
+        detail = f" {config['filters']} {kernel}" + (f" /{strides[0]}" if strides[0] != 1 else "")
+    elif "units" in config:
+        detail = f" {config['units']}"
+    elif "pool_size" in config:
+        detail = f" {'x'.join(map(str, config['pool_size']))}"
+    shape = getattr(layer, "output", None)
+    shape = tuple(shape.shape[1:]) if shape is not None and hasattr(shape, "shape") else ""
+    return f"{kind}{detail} -> {shape}"

@@ -110,4 +110,8 @@ class RunDir:
         return json.loads(path.read_text()) if path.exists() else None
 
     def write_summary(self, summary: dict) -> None:
+        """The run's summary, then its report.html (automl.html_report), which reads it."""
         atomic_write_json(self.path / self.SUMMARY, summary)
+        from automl.html_report import write_html_report  # matplotlib; Keras for the first architecture picture
+
+        write_html_report(self)

@@ -158,6 +158,8 @@ def build_parser() -> Parser:
     p = sub.add_parser("report", help="print a run's table of trained models",
                        description="Print one row per trained model of a run, and its summary.")
     p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("--open", action="store_true", help="print the path of RUN/report.html, the run's page with "
+                                                        "every plot, to open in a browser (written if missing)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("datasets", help="list datasets, show one, or prepare tfds data offline",
@@ -332,7 +334,18 @@ def cmd_report(args) -> int:
     from automl.report import format_report
     from automl.rundir import RunDir
 
-    print(format_report(RunDir.open(args.run)))
+    run = RunDir.open(args.run)
+    if args.open:
+        from automl.html_report import REPORT, write_html_report
+
+        path = run.path / REPORT
+        if not path.exists():
+            if run.summary() is None:
+                raise UsageError(f"{run.path} has no summary yet (unfinished): no report.html to open")
+            path = write_html_report(run)
+        print(path.resolve())
+        return 0
+    print(format_report(run))
     return 0
 
 

@@ -113,3 +113,35 @@ def tensorboard_tags(run) -> dict[str, set[str]]:
         for event in tf.compat.v1.train.summary_iterator(str(events)):
             tags.update(value.tag for value in event.summary.value)
     return found
+
+
+def html_report_images(run) -> list[str]:
+    """The image names RUN/report.html shows, after checking that the page stands alone: every
+    image inlined as a PNG (no file or network reference), one per PNG of the run, and every
+    summary key in its summary table."""
+    import base64
+    from html.parser import HTMLParser
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images, self.references, self.cells = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "img":
+                assert attrs["src"].startswith("data:image/png;base64,"), attrs["src"][:40]
+                assert base64.b64decode(attrs["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+                self.images.append(attrs["alt"])
+            self.references += [v for k, v in attrs.items() if k in ("href", "src") and not v.startswith("data:")]
+
+        def handle_data(self, data):
+            self.cells.append(data)
+
+    page = Page()
+    page.feed((Path(run) / "report.html").read_text())
+    assert not page.references, page.references
+    assert sorted(page.images) == sorted(p.stem for p in Path(run).glob("*.png"))
+    summary = json.loads((Path(run) / "summary.json").read_text())
+    assert set(summary) <= set(page.cells)
+    return page.images

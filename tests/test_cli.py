@@ -1,4 +1,7 @@
 """Bad input: one line naming the problem, exit code 2, no traceback, nothing lost."""
+import subprocess
+import sys
+
 import pytest
 import tensorflow_datasets as tfds
 import yaml
@@ -101,6 +104,25 @@ def test_config_show_lists_every_key_with_its_default(capsys, command):
     shown = yaml.safe_load(capsys.readouterr().out)                        # the output is itself a valid config
     defaults = configs.to_dict(configs.load_config(command))
     assert shown == defaults
+
+
+def test_report_of_a_finished_run_loads_no_tensorflow_and_open_prints_the_page(tmp_path):
+    from automl.rundir import RunDir
+
+    run = RunDir.create(tmp_path / "run", "train", {"dataset": "digits"})
+    run.append_record({"arch": "tiny", "params": 10, "flops": 20, "val_accuracy": 0.5, "test_accuracy": 0.25,
+                       "wall_seconds": 1.0})
+    run.write_summary({"command": "train", "dataset": "digits", "arch": "tiny", "test_accuracy": 0.25,
+                       "best_model": "best.keras"})
+    probe = ("import sys\nfrom pipelines.cli import main\ncode = main(sys.argv[1:])\n"
+             "print('tensorflow' in sys.modules, 'keras' in sys.modules)\nsys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", probe, "report", str(run.path)], capture_output=True, text=True)
+    assert done.returncode == 0 and "tiny" in done.stdout and done.stdout.split()[-2:] == ["False", "False"]
+    (run.path / "report.html").unlink()
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "report", str(run.path), "--open"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == str((run.path / "report.html").resolve())
+    assert "0.2500" in (run.path / "report.html").read_text()          # written again when missing
 
 
 def test_datasets_list(capsys):

@@ -10,7 +10,7 @@ import pytest
 
 from automl.resbuilder.growth import remove_blocks
 from automl.rundir import RunDir
-from conftest import read_jsonl, run_automl, tensorboard_tags
+from conftest import html_report_images, read_jsonl, run_automl, tensorboard_tags
 from models import ResNetSpec, count
 from pipelines.cli import main
 from pipelines.config import run_config
@@ -51,6 +51,7 @@ def test_tiny_resbuilder_run_records_chooses_on_validation_and_exports(tmp_path)
     records = read_jsonl(run / "log.jsonl")
     assert [r["architecture"] for r in records] == [1, 2, 3]
     tb = tensorboard_tags(run)                                   # a TensorBoard run per training: 3 x 3
+    assert {"accuracy_vs_flops", "architecture"} <= set(html_report_images(run))
     assert len({folder.split("/")[0] for folder in tb}) == 9
     assert all({"epoch_loss", "epoch_accuracy"} <= tags for tags in tb.values())   # train/ and validation/
     first, grown, morphed = records

@@ -9,7 +9,7 @@ import pytest
 
 from automl.export import export_run
 from automl.survival import CoxLoss
-from conftest import run_automl, tensorboard_tags
+from conftest import html_report_images, run_automl, tensorboard_tags
 from pipelines.cli import main
 from automl.survival.cohort import write_cohort, write_pyramid
 from automl.survival.evaluate import c_index, standardise_by_source
@@ -139,6 +139,7 @@ def test_demo_pipeline_end_to_end_and_export(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "epoch 2/2" in err and "val_cindex" in err
     assert "epoch_cindex" in tensorboard_tags(run)["validation"]      # the validation C-index per epoch
+    assert {"km", "architecture"} <= set(html_report_images(run))     # Kaplan-Meier curves on the run's page
     for name in ("metrics.json", "km.png", "risk_histogram.png", "risks.csv", "slide_risks.csv", "report.md",
                  "best.keras", "summary.json"):
         assert (run / name).stat().st_size > 0, name

@@ -11,7 +11,7 @@ import pytest
 
 from automl.callbacks import Checkpointer
 from automl.rundir import RunDir
-from conftest import read_jsonl, run_automl, tiny_spec
+from conftest import html_report_images, read_jsonl, run_automl, tiny_spec
 from models import count
 from pipelines.cli import main
 from pipelines.config import run_config
@@ -22,8 +22,9 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_arch, capsys):
     out = tmp_path / "run"
     assert main(["train", "--arch", tiny_arch, "--set", "train.epochs=2", "--out", str(out)]) == 0
     for name in ("config.yaml", "meta.json", "log.jsonl", "summary.json", "best.keras",
-                 "training_curves.png", "checkpoints/last.keras", "checkpoints/state.json"):
+                 "training_curves.png", "checkpoints/last.keras", "checkpoints/state.json", "report.html"):
         assert (out / name).is_file(), name
+    assert sorted(html_report_images(out)) == ["architecture", "training_curves"]   # one page, plots inlined
     assert any((out / "tb").rglob("events.out.tfevents*"))                # TensorBoard log
     (record,) = read_jsonl(out / "log.jsonl")
     assert record["epochs"] == 2 and record["spec"]["name"] == "tiny"
