@@ -128,13 +128,10 @@ class Progress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
-    def seconds_per_epoch(self) -> float:
-        return recent_mean(self._times)
-
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self._times.append(time.perf_counter() - self._start)
-        eta = self.seconds_per_epoch() * (self.epochs - epoch - 1)
+        eta = recent_mean(self._times) * (self.epochs - epoch - 1)
         parts = [f"{self.label}epoch {epoch + 1}/{self.epochs}"]
         for key, fmt in (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"), ("val_accuracy", ".4f"),
                          ("val_cindex", ".4f")):

@@ -28,7 +28,7 @@ import automl.survival.loss  # noqa: F401  registers CoxLoss, which survival run
 import models.layers  # noqa: F401  registers ChannelPad; a fresh `automl export` imports nothing else
 import models.recurrent  # noqa: F401  registers DMU and RHN
 from automl.errors import UsageError
-from automl.export_checks import check_export
+from automl.export_checks import ExportPlan, check_export
 from automl.formats import DEFAULT_FORMATS, ONNX_INSTALL
 from automl.io import atomic_write_bytes, atomic_write_json, folder_mode, load_model
 from models.layers import ChannelPad
@@ -53,7 +53,12 @@ def export_run(run_path: str | Path, out_dir: str | Path, formats=DEFAULT_FORMAT
     Returns:
         The export folder.
     """
-    plan = check_export(run_path, out_dir, formats)
+    return write_export(check_export(run_path, out_dir, formats))
+
+
+def write_export(plan: ExportPlan) -> Path:
+    """export_run's writing, for a plan automl.export_checks.check_export has made (the command
+    line checks before it imports this module, and does not check twice)."""
     run, out, formats = plan.run, plan.out, plan.formats
     model = load_model(run.best_path)
     portable, replaced = portable_model(model)

@@ -322,9 +322,9 @@ def cmd_export(args) -> int:
     plan = check_export(args.run, args.out, formats)  # light: bad input is refused before TensorFlow loads
     if plan.unfinished:
         print(f"note: {plan.unfinished}", file=sys.stderr)
-    from automl.export import export_run
+    from automl.export import write_export
 
-    out = export_run(args.run, args.out, formats=formats)
+    out = write_export(plan)
     written = ", ".join(sorted(p.name for p in out.iterdir()))
     print(f"exported {args.run} to {out}: {written}")
     return 0

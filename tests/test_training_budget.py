@@ -161,14 +161,8 @@ def test_train_stops_where_the_reserve_of_one_validation_and_one_test_pass_begin
 
 
 def test_the_eta_leaves_out_the_first_epoch_and_follows_the_recent_ones():
-    import io
+    from automl.callbacks import recent_mean
 
-    from automl.callbacks import Progress
-
-    progress = Progress(20, stream=io.StringIO())
-    progress._times = [30.0]
-    assert progress.seconds_per_epoch() == 30.0                        # all there is after epoch 1
-    progress._times = [30.0, 2.0, 4.0]
-    assert progress.seconds_per_epoch() == 3.0                         # tracing's epoch 1 left out
-    progress._times = [30.0, 9.0, 1.0, 2.0, 3.0]
-    assert progress.seconds_per_epoch() == 2.0                         # the last three
+    assert recent_mean([30.0]) == 30.0                                  # all there is after epoch 1
+    assert recent_mean([30.0, 2.0, 4.0]) == 3.0                         # tracing's epoch 1 left out
+    assert recent_mean([30.0, 9.0, 1.0, 2.0, 3.0]) == 2.0               # the last three

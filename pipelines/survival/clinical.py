@@ -17,7 +17,7 @@ def read_table(path: str | Path):
         raise UsageError(f"clinical table {path} does not exist (give it with --clinical CSV)")
     try:
         table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:  # malformed, empty, binary
+    except ValueError as e:  # malformed, empty or binary: pandas' ParserError, EmptyDataError and UnicodeDecodeError
         raise UsageError(f"clinical table {path} cannot be read as CSV ({type(e).__name__}: {e})") from None
     table.index = table.index + 2
     return table
