@@ -13,6 +13,7 @@ import keras
 from automl.budget import format_duration
 from automl.errors import TrainingDiverged
 from automl.io import atomic_save_model, atomic_write_json
+from automl.live import LiveBar
 from automl.task import CLASSIFICATION
 
 # Attributes that make ReduceLROnPlateau and EarlyStopping stateful across epochs.
@@ -113,22 +114,58 @@ def recent_mean(times: list[float], recent: int = 3) -> float:
     return sum(window) / len(window)
 
 
-class Progress(keras.callbacks.Callback):
-    """One line per epoch: metrics, learning rate, epoch time and the ETA of the training
-    (and the time left of a wall-clock budget)."""
+class EpochBar(keras.callbacks.Callback):
+    """A live bar over the batches of each epoch on a terminal (automl.live); nothing elsewhere.
 
-    def __init__(self, epochs: int, label: str = "", stream=None, deadline=None):
+    Args:
+        label: what is training, shown before "epoch i/n" (e.g. "trial 3").
+        stream: where the bar is drawn (default: stderr).
+        epochs: the n of "epoch i/n" (default: the epochs `fit` was given).
+    """
+
+    def __init__(self, label: str = "", stream=None, epochs: int | None = None):
         super().__init__()
-        self.deadline = deadline
         self.epochs = epochs
         self.label = f"{label} " if label else ""
         self.stream = stream or sys.stderr
+        self._bar: LiveBar | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._close()
+        epochs = self.epochs or self.params.get("epochs")
+        self._bar = LiveBar(self.params.get("steps"), f"{self.label}epoch {epoch + 1}/{epochs}", stream=self.stream)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._bar is not None:
+            self._bar.update()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._close()
+
+    def on_train_end(self, logs=None):
+        self._close()  # a budget stop ends fit inside an epoch
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class Progress(EpochBar):
+    """One line per epoch: metrics, learning rate, epoch time and the ETA of the training
+    (and the time left of a wall-clock budget); within each epoch a live bar on a terminal."""
+
+    def __init__(self, epochs: int, label: str = "", stream=None, deadline=None):
+        super().__init__(label, stream, epochs)
+        self.deadline = deadline
         self._times: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
         logs = logs or {}
         self._times.append(time.perf_counter() - self._start)
         eta = recent_mean(self._times) * (self.epochs - epoch - 1)

@@ -29,7 +29,7 @@ import keras_tuner as kt
 from keras_tuner.src.engine.trial import TrialStatus
 
 from automl.budget import Deadline, format_duration
-from automl.callbacks import StopAtDeadline, StopOnNonFinite, tensorboard
+from automl.callbacks import EpochBar, StopAtDeadline, StopOnNonFinite, tensorboard
 from automl.data_settings import DataSettings
 from automl.errors import UsageError
 from automl.evolution.api import Evolution
@@ -289,7 +289,8 @@ class _SpaceTuner(SearchRun, TunerSettings, metaclass=abc.ABCMeta):
     def _build_and_fit_model(self, trial, *args, **kwargs):
         # first, so that Keras Tuner's callbacks after it see a cut epoch as the worst
         kwargs["callbacks"] = [_TrialStopper(self.oracle.deadline, self.oracle.objective, self._final_passes),
-                               *kwargs.get("callbacks", [])]
+                               *kwargs.get("callbacks", []),
+                               *([EpochBar(f"trial {trial.trial_id}")] if self.verbose else [])]
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def on_trial_begin(self, trial):

@@ -46,11 +46,28 @@ def train_population(cfg, model, data, run, deadline: Deadline, regression: bool
     for the record). The model ends with the best validated member's weights."""
     from automl.budget import format_duration
     from automl.callbacks import ScalarLog, recent_mean
+    from automl.live import LiveBar
 
     optimizer = make_optimizer(cfg)
     epochs = cfg.train.epochs
     times: list[float] = []
     last = [time.perf_counter()]
+    period = optimizer.steps_per_epoch(len(data.x_train)) * optimizer.validation_every
+    bar: list[LiveBar | None] = [None]  # one live bar per validation period, on a terminal
+
+    def on_generation(generation: int, total: int) -> None:
+        if quiet:
+            return
+        if bar[0] is None:
+            epoch = (generation - 1) * epochs // total + 1
+            left = min(period - (generation - 1) % period, total - generation + 1)  # to the next validation
+            bar[0] = LiveBar(left, f"{label + ' ' if label else ''}epoch {epoch}/{epochs}", unit="gen")
+        bar[0].update()
+
+    def close_bar() -> None:
+        if bar[0] is not None:
+            bar[0].close()
+            bar[0] = None
 
     scalars = ScalarLog(run.path, "population")
 
@@ -58,6 +75,7 @@ def train_population(cfg, model, data, run, deadline: Deadline, regression: bool
         # TensorBoard: the best member's and the population's mean loss per generation
         scalars.write(record["generation"], {k: record[k] for k in ("loss", "mean_loss", "val_loss", "val_accuracy")
                                              if k in record})
+        close_bar()
         if quiet:
             return
         now = time.perf_counter()
@@ -77,7 +95,8 @@ def train_population(cfg, model, data, run, deadline: Deadline, regression: bool
         print(f"resuming the {optimizer.name} population from {run.checkpoints / 'population.npz'}", file=sys.stderr, flush=True)
     state = optimizer.fit(model, (data.x_train, data.y_train), (data.x_val, data.y_val), epochs=epochs,
                           task=task_for(regression).name, checkpoint_dir=run.checkpoints,
-                          best_path=run.best_path, deadline=deadline, callback=progress)
+                          best_path=run.best_path, deadline=deadline, callback=progress, on_generation=on_generation)
+    close_bar()  # a budget stop ends between two validations
     if not quiet:
         for note in optimizer.notes:
             print(note, file=sys.stderr, flush=True)

@@ -258,6 +258,25 @@ def test_the_search_eta_counts_the_architectures_the_schedule_has_left(tmp_path)
     assert engine.search_eta().endswith("(the budget)")
 
 
+def test_the_search_eta_prices_the_nets_to_come_by_their_flops(tmp_path):
+    from automl.budget import format_duration
+    from automl.resbuilder.search import seconds_at
+
+    costs = [[1e5, 12.0], [2e5, 20.0], [8e5, 40.0]]       # the two largest: 4x the FLOPs, 2x the time
+    assert seconds_at(3.2e6, costs) == pytest.approx(80.0)  # seconds ~ FLOPs^0.5
+    assert seconds_at(3.2e6, [[1e5, 10.0], [2e5, 30.0]]) == pytest.approx(480.0)  # p at most 1: linear
+    assert seconds_at(3.2e6, [[1e5, 30.0], [2e5, 10.0]]) == pytest.approx(10.0)   # p at least 0
+    assert seconds_at(8e5, [[1e5, 12.0], [1e5, 18.0]]) == 15.0   # one size known: the mean
+    engine = _engine(tmp_path, morph_steps=2, insertions=3)
+    s = engine.state
+    s.update(m=0, t=2, architectures=2, train_seconds=50.0, costs=costs[1:])
+    # 7 left: this round's 2 at the current net's 8e5 FLOPs, then 5 after MorphNet steps at zeta
+    expected = 2 * 40.0 + 5 * seconds_at(max(8e5, engine.zeta), costs[1:])
+    assert engine.search_eta(8e5) == format_duration(expected) != format_duration(7 * 25.0)
+    s.update(m=2, t=0, architectures=8)                                 # the last MorphNet step's net
+    assert engine.search_eta(8e5) == format_duration(40.0)
+
+
 def test_a_no_reg_training_the_budget_cuts_still_offers_its_best_whole_epoch(tmp_path):
     """Anytime: the budget ends arch 1's No-Reg WI training during its third epoch; the best of
     its two whole epochs (by validation accuracy) becomes the best net, marked as cut."""

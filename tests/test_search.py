@@ -50,6 +50,10 @@ def test_tiny_resbuilder_run_records_chooses_on_validation_and_exports(tmp_path)
     assert main(["search", "--out", str(run), *TINY]) == 0
     records = read_jsonl(run / "log.jsonl")
     assert [r["architecture"] for r in records] == [1, 2, 3]
+    # what the search ETA prices nets by: each architecture's FLOPs and its three trainings' seconds
+    costs = json.loads((run / "resbuilder" / "state.json").read_text())["costs"]
+    assert [f for f, _ in costs] == [r["flops"] for r in records]
+    assert [t for _, t in costs] == pytest.approx([sum(r[v]["seconds"] for v in ("with_reg", *NO_REG)) for r in records])
     tb = tensorboard_tags(run)                                   # a TensorBoard run per training: 3 x 3
     assert {"accuracy_vs_flops", "architecture"} <= set(html_report_images(run))
     assert len({folder.split("/")[0] for folder in tb}) == 9

@@ -154,6 +154,24 @@ def test_mirrored_training_on_two_logical_cpu_devices(tmp_path, tiny_arch):
     assert RunDir(out).summary()["epochs"] == 2
 
 
+# What `automl train` itself prints on stderr (README "Output").
+OUR_LINES = ("dataset ", "model ", "epoch ", "best epoch ", "run saved in ", "warning: ")
+
+
+def test_a_normal_run_shows_at_most_one_line_of_tensorflow_noise(tmp_path, tiny_arch):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "train", "--arch", tiny_arch, "--set",
+                           "train.epochs=1", "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("epoch 1/1") for line in lines)
+    noise = [line for line in lines if not line.startswith(OUR_LINES)]
+    assert len(noise) <= 1, noise
+
+
 def test_early_stopping_ends_a_training_that_stopped_improving(tmp_path, tiny_arch):
     out = tmp_path / "run"
     # A learning rate of 1e-12 cannot move validation loss: patience 1 stops after 2 epochs.

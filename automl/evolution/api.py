@@ -23,7 +23,7 @@ import keras
 from keras_tuner.src.distribute import utils as dist_utils
 
 from automl.budget import Deadline, format_duration
-from automl.callbacks import StopAtDeadline, tensorboard
+from automl.callbacks import EpochBar, StopAtDeadline, tensorboard
 from automl.errors import UsageError
 from automl.evolution.oracle import EvolutionOracle
 from automl.evolution.pareto import fronts
@@ -129,7 +129,8 @@ class Evolution(SearchRun, EvolutionSettings, EvolutionTuner):
         else:
             self.oracle.use_deadline(deadline)
         self.oracle.on_trial_end = _Recorder(self, run, deadline)
-        self.epoch_callbacks = lambda label, epochs: [tensorboard(run.path, label)]  # RUN/tb/trial_00003
+        self.epoch_callbacks = lambda label, epochs: [tensorboard(run.path, label),  # RUN/tb/trial_00003
+                                                      *([EpochBar(label)] if self.verbose else [])]
         role = " (distributed worker)" if worker else " (distributed chief: waiting for workers)" \
             if dist_utils.has_chief_oracle() else ""
         self.say(f"evolution on {data.name}: {data.describe()['train']} train / {data.describe()['validation']} "

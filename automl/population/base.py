@@ -128,7 +128,7 @@ class PopulationOptimizer(abc.ABC):
         return max(self.memory_bytes - self.state_bytes(engine.size), 1)
 
     def fit(self, model: keras.Model, train, validation, epochs: int = _EPOCHS, task: str | None = None,
-            checkpoint_dir=None, best_path=None, deadline=None, callback=None) -> dict:
+            checkpoint_dir=None, best_path=None, deadline=None, callback=None, on_generation=None) -> dict:
         """Train `model`'s weights on `train` = (x, y), choosing on `validation` = (x, y).
 
         The model ends with the weights of the best validated member.
@@ -143,6 +143,7 @@ class PopulationOptimizer(abc.ABC):
             best_path: a .keras path that receives the best model whenever it improves.
             deadline: an automl.budget.Deadline; the run stops at a generation boundary when it expires.
             callback: called with each epoch's record.
+            on_generation: called after each generation with its number (from 1) and the total (a live bar).
 
         Returns:
             The state: history, epochs, best epoch, seconds, finished.
@@ -185,6 +186,8 @@ class PopulationOptimizer(abc.ABC):
             run["generation"] = t + 1
             run["evaluations"] += stats["evaluations"]
             run["epoch_stats"].append([stats["best"], stats["mean"], stats["evaluations"], stats["seconds"]])
+            if on_generation is not None:
+                on_generation(t + 1, total)
             if run["generation"] % (steps * self.validation_every) == 0 or run["generation"] == total:
                 record = self._end_epoch(engine, xv, yv, run, monitor_max, model, best_path, steps)
                 run["train_seconds"] = prior + time.perf_counter() - started

@@ -29,6 +29,7 @@ the deadline. The fill's progress is part of the saved state, so a resume contin
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,7 +293,7 @@ class ResBuilderCycle:
         cost = count(spec, self.data.input_shape, self.data.num_classes)
         label = (f"arch {self.state['architectures'] + 1} (after {self.state['m']}/{self._morph_steps()} "
                  f"MorphNet steps, insertion {self.state['t']}/{self.cfg.insertions})")
-        eta = self.search_eta()
+        eta = self.search_eta(cost.flops)
         self.log(f"{label}: {len(spec.blocks())} blocks, {cost.params:,} params, {cost.flops:,} FLOPs"
                  + (f"; search ETA {eta}" if eta else ""))
         for variant in VARIANTS:
@@ -322,13 +323,24 @@ class ResBuilderCycle:
         s = self.state
         return max((self._morph_steps() - s["m"]) * (self.cfg.insertions + 1) - s["t"] + 1, 1)
 
-    def search_eta(self) -> str | None:
-        """The time the whole search has left: the architectures left at the mean time of those
-        trained so far (their three trainings), capped by the budget; None before a first one."""
+    def search_eta(self, flops: float | None = None) -> str | None:
+        """The time the whole search has left, capped by the budget; None before a first architecture.
+
+        Each architecture left costs its three trainings at its FLOPs (`seconds_at`, from those
+        trained so far): the current one's `flops` for the rest of this MorphNet round (insertions
+        only grow a net, so a lower bound), and the FLOP budget zeta after a MorphNet step (which
+        resizes the net to it). `flops` None: the mean time per architecture so far for all."""
         s = self.state
         if s["architectures"] == 0:
             return None if not self.deadline.active else f"{format_duration(self.deadline.work_left())} (the budget)"
-        seconds = self.architectures_left() * s.get("train_seconds", 0.0) / s["architectures"]
+        left = self.architectures_left()
+        in_round = min(left, self.cfg.insertions + 1 - s["t"]) if s["m"] < self._morph_steps() else left
+        costs = s.get("costs") or [[0.0, s.get("train_seconds", 0.0) / s["architectures"]]]
+        if flops is None:
+            seconds = left * s.get("train_seconds", 0.0) / s["architectures"]
+        else:
+            seconds = (in_round * seconds_at(flops, costs)
+                       + (left - in_round) * seconds_at(max(flops, self.zeta), costs))
         if self._filling() or seconds >= self.deadline.work_left():  # a budget fill runs to the deadline
             return f"{format_duration(max(self.deadline.work_left(), 0))} (the budget)"
         return format_duration(seconds)
@@ -423,7 +435,9 @@ class ResBuilderCycle:
         s["spec"] = remove_blocks(spec, removed).to_dict()
         s["parent"] = {"spec": current["spec"], "weights": current["with_reg_weights"]}
         s["current"], s["step"] = None, s["step"] + 1
-        s["train_seconds"] = s.get("train_seconds", 0.0) + sum(r["seconds"] for r in current["results"].values())
+        seconds = sum(r["seconds"] for r in current["results"].values())
+        s["train_seconds"] = s.get("train_seconds", 0.0) + seconds
+        s.setdefault("costs", []).append([cost.flops, seconds])  # the search ETA's measurements
         if s.get("fill") is not None:
             s["fill"]["architectures"] += 1
         self._advance(with_reg)
@@ -460,3 +474,17 @@ class ResBuilderCycle:
         s["spec"], s["parent"] = morphed.to_dict(), None  # retrained from scratch
         s["previous_with_reg_val"] = None
         self._save()
+
+
+def seconds_at(flops: float, costs: list) -> float:
+    """Seconds of an architecture's three trainings at `flops`, from `costs` ([flops, seconds] of
+    those trained so far): a power law, seconds ~ FLOPs^p, through the two largest nets (closest in
+    size to those to come). p is between 0 (small nets: all overhead) and 1 (all compute); measured
+    on digits, a line through small nets overshot the next, larger ones 2.5x. The mean of all
+    while fewer than two sizes are known."""
+    sizes = sorted({f: t for f, t in costs}.items())
+    if len(sizes) < 2 or sizes[-2][0] <= 0 or min(t for _, t in sizes[-2:]) <= 0:
+        return sum(t for _, t in costs) / len(costs)
+    (f1, t1), (f2, t2) = sizes[-2:]
+    p = min(max(math.log(t2 / t1) / math.log(f2 / f1), 0.0), 1.0)
+    return t2 * (max(flops, 1.0) / f2) ** p

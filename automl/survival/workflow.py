@@ -17,6 +17,7 @@ from automl.budget import Deadline, format_duration
 from automl.callbacks import Checkpointer, Progress, StopAtDeadline, StopOnNonFinite, load_state, tensorboard
 from automl.errors import UsageError
 from automl.io import atomic_save_model, atomic_write_json, atomic_write_text, load_model
+from automl.live import LiveBar
 from automl.rundir import RunDir
 from automl.survival import clinical as clin
 from automl.survival.evaluate import metrics
@@ -38,13 +39,16 @@ def read_all(analysis, cohort: clin.Cohort) -> tuple[dict, list[dict]]:
     settings, pixels, skipped, cached = s.reading(), {}, [], 0
     started = time.perf_counter()
     rows = cohort.slides
+    bar = LiveBar(len(rows), "reading slides", unit="slide", show=bool(analysis.verbose))
     for i, row in enumerate(rows.itertuples()):
         try:
             result = read_slide(Path(row.path), s.mode, settings, cache, analysis.seed)
         except SlideError as e:
+            bar.update()
             skipped.append({"slide": row.slide, "patient": row.patient, "reason": str(e)})
             say(f"  skipping {e}")
             continue
+        bar.update()
         if s.mode == "tiles" and len(result["pixels"]) == 0:
             skipped.append({"slide": row.slide, "patient": row.patient,
                             "reason": f"no tile with {s.min_tissue:.0%} tissue"})
@@ -54,6 +58,7 @@ def read_all(analysis, cohort: clin.Cohort) -> tuple[dict, list[dict]]:
         cached += result["cached"]
         if (i + 1) % 20 == 0 or i + 1 == len(rows):
             say(f"  read {i + 1}/{len(rows)} slides ({cached} from the cache), {time.perf_counter() - started:.0f}s")
+    bar.close()
     return pixels, skipped
 
 
