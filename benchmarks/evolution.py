@@ -32,7 +32,7 @@ THESIS = [("inheritance, e=4 (proposal)", "85.0 ± 2.4", "87.2 ± 1.5"),
           ("no inheritance, e=16 (baseline II)", "70.4 ± 12.6", "84.8 ± 3.1")]
 
 
-def evolution_row(dataset, data, seed, budget, inheritance, max_channels, work: Path) -> list[dict]:
+def evolution_row(dataset, data, seed, budget, inheritance, max_channels, work: Path, preset: str) -> list[dict]:
     from automl.rundir import RunDir
     from pipelines import config as configs
     from pipelines.evolution import run_evolution
@@ -41,7 +41,7 @@ def evolution_row(dataset, data, seed, budget, inheritance, max_channels, work: 
     overrides = [f"dataset={dataset}", f"seed={seed}", f"evolution.budget_epochs={budget}",
                  f"evolution.inheritance={'true' if inheritance else 'false'}", f"evolution.checkpoints=[{early}]",
                  f"evolution.max_channels={max_channels}"]
-    cfg = configs.load_config("search", None, overrides, preset="thesis")
+    cfg = configs.load_config("search", None, overrides, preset=preset)
     run = RunDir.create(work / f"evo-{inheritance}-{seed}", "search", configs.to_dict(cfg))
     run.update_meta(strategy="evolution")
     started = time.perf_counter()
@@ -51,13 +51,14 @@ def evolution_row(dataset, data, seed, budget, inheritance, max_channels, work: 
     rows = []
     for point in summary["checkpoints"] + [{**summary, "epochs": budget}]:
         r = records[point["trial"]]
-        rows.append({"system": system, "seed": seed, "epochs": point["epochs"], "test_accuracy": point["test_accuracy"],
+        rows.append({"system": system, "preset": preset, "seed": seed, "epochs": point["epochs"],
+                     "test_accuracy": point["test_accuracy"],
                      "val_accuracy": point["val_accuracy"], "params": r["params"], "flops": r["flops"],
                      "arch": r["arch"], "trials": summary["trials"], "wall_seconds": time.perf_counter() - started})
     return rows
 
 
-def keras_tuner_row(kind, data, seed, budget, max_channels, work: Path) -> dict:
+def keras_tuner_row(kind, data, seed, budget, max_channels, work: Path, preset: str) -> dict:
     import keras
     import keras_tuner as kt
 
@@ -67,7 +68,7 @@ def keras_tuner_row(kind, data, seed, budget, max_channels, work: Path) -> dict:
     from pipelines import config as configs
     from automl.tfdata import split_pipelines
 
-    evo = configs.load_config("search", preset="thesis").evolution
+    evo = configs.load_config("search", preset=preset).evolution  # the preset's batch size and final training
     space = ConvStackSpace(max_channels)
     preprocess = data.preprocess()
 
@@ -130,7 +131,7 @@ def keras_tuner_row(kind, data, seed, budget, max_channels, work: Path) -> dict:
     test_metrics = model.evaluate(test, return_dict=True, verbose=0)
     genome = genome_of(best_hp)
     cost = count(space.spec(genome), data.input_shape, data.num_classes)
-    return {"system": f"keras-tuner {'RandomSearch' if kind == 'random' else 'Hyperband'}", "seed": seed,
+    return {"system": f"keras-tuner {'RandomSearch' if kind == 'random' else 'Hyperband'}", "preset": preset, "seed": seed,
             "epochs": EpochBudget.used, "test_accuracy": float(test_metrics["accuracy"]),
             "val_accuracy": float(val_metrics["accuracy"]), "params": cost.params, "flops": cost.flops,
             "arch": space.describe(genome), "trials": len(tuner.oracle.trials),
@@ -145,6 +146,9 @@ def main() -> None:
     parser.add_argument("--max-channels", type=int, default=32,
                         help="cap of the widths (thesis 256; 2 CPU cores cannot train 256-wide 5x5 convs at 28 px)")
     parser.add_argument("--rows", nargs="+", default=["inheritance", "no-inheritance", "random", "hyperband"])
+    parser.add_argument("--preset", choices=["thesis", "quick"], default="thesis",
+                        help="the evolution settings of every row (batch size, final training; the evolution's whole "
+                             "schedule): thesis (seed 001 §7.4) or quick (the defaults of `automl search`)")
     parser.add_argument("--render", action="store_true", help="rewrite the markdown from the saved JSON only")
     args = parser.parse_args()
     saved = RESULTS / "evolution.json"
@@ -157,20 +161,22 @@ def main() -> None:
 
     RESULTS.mkdir(exist_ok=True)
     results["setup"] = {"dataset": args.dataset, "budget": args.budget, "max_channels": args.max_channels}
+    for r in results["rows"]:
+        r.setdefault("preset", "thesis")  # rows measured before presets were a choice
     data = load_dataset(args.dataset, configs.load_config("search").data)
-    done = {(r["system"], r["seed"]) for r in results["rows"]}
+    done = {(r["system"], r["seed"], r["preset"]) for r in results["rows"]}
     names = {"inheritance": "evolution, inheritance", "no-inheritance": "evolution, no inheritance",
              "random": "keras-tuner RandomSearch", "hyperband": "keras-tuner Hyperband"}
     for row in args.rows:  # row-major: every seed of a row before the next row
         for seed in args.seeds:
-            if (names[row], seed) in done:  # resumable: rows already measured are kept
+            if (names[row], seed, args.preset) in done:  # resumable: rows already measured are kept
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 if row in ("inheritance", "no-inheritance"):
                     new = evolution_row(args.dataset, data, seed, args.budget, row == "inheritance",
-                                        args.max_channels, Path(tmp))
+                                        args.max_channels, Path(tmp), args.preset)
                 else:
-                    new = [keras_tuner_row(row, data, seed, args.budget, args.max_channels, Path(tmp))]
+                    new = [keras_tuner_row(row, data, seed, args.budget, args.max_channels, Path(tmp), args.preset)]
             results["rows"] += new
             saved.write_text(json.dumps(results, indent=2) + "\n")
             print(json.dumps(new), file=sys.stderr, flush=True)
@@ -181,18 +187,22 @@ def render(results: dict) -> None:
     setup = results.get("setup", {})
     groups: dict[tuple, list[dict]] = {}
     for r in results["rows"]:
-        groups.setdefault((r["system"], r["epochs"]), []).append(r)
+        groups.setdefault((r.get("preset", "thesis"), r["system"], r["epochs"]), []).append(r)
     lines = ["# Evolution: inheritance vs none vs keras-tuner", "",
              f"{setup.get('dataset')}, 2 CPU cores, widths capped at {setup.get('max_channels')} (thesis 256), "
              f"budget {setup.get('budget')} total training epochs, early point at a quarter of it. Each net chosen "
-             "on validation gets the thesis' final training (30 epochs) and one test.", "",
-             "| system | total epochs | seeds | test acc mean ± sd | min | max | params (mean) | FLOPs (mean) "
+             "on validation gets its preset's final training (thesis: 30 epochs at batch 512; quick, the defaults "
+             "of `automl search`: 15 epochs at batch 128, the candidates also at batch 128, the initial net trained "
+             "before it is scored) and one test. Keras Tuner's rows use the same preset's batch size and final "
+             "training.", "",
+             "| preset | system | total epochs | seeds | test acc mean ± sd | min | max | params (mean) | FLOPs (mean) "
              "| trials | wall (s, mean) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for (system, epochs), rows in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (preset, system, epochs), rows in sorted(groups.items(), key=lambda kv: (kv[0][0] != "quick", kv[0][2],
+                                                                                   kv[0][1])):
         acc = [100 * r["test_accuracy"] for r in rows]
         sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
-        lines.append(f"| {system} | {epochs} | {len(rows)} | {statistics.mean(acc):.2f} ± {sd:.2f} | {min(acc):.2f} "
+        lines.append(f"| {preset} | {system} | {epochs} | {len(rows)} | {statistics.mean(acc):.2f} ± {sd:.2f} | {min(acc):.2f} "
                      f"| {max(acc):.2f} | {statistics.mean(r['params'] for r in rows):,.0f} "
                      f"| {statistics.mean(r['flops'] for r in rows):,.0f} "
                      f"| {statistics.mean(r['trials'] for r in rows):.0f} "

@@ -117,8 +117,8 @@ def tensorboard_tags(run) -> dict[str, set[str]]:
 
 def html_report_images(run) -> list[str]:
     """The image names RUN/report.html shows, after checking that the page stands alone: every
-    image inlined as a PNG (no file or network reference), one per PNG of the run, and every
-    summary key in its summary table."""
+    image inlined as a PNG (no file or network reference), one per PNG of the run and byte for
+    byte that PNG, and every summary key in its summary table."""
     import base64
     from html.parser import HTMLParser
 
@@ -131,7 +131,8 @@ def html_report_images(run) -> list[str]:
             attrs = dict(attrs)
             if tag == "img":
                 assert attrs["src"].startswith("data:image/png;base64,"), attrs["src"][:40]
-                assert base64.b64decode(attrs["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+                inlined = base64.b64decode(attrs["src"].split(",", 1)[1])
+                assert inlined == (Path(run) / f"{attrs['alt']}.png").read_bytes(), attrs["alt"]  # the whole plot
                 self.images.append(attrs["alt"])
             self.references += [v for k, v in attrs.items() if k in ("href", "src") and not v.startswith("data:")]
 

@@ -55,10 +55,11 @@ def test_a_bar_is_drawn_on_a_terminal_and_nowhere_else():
     bar.close()
     bar.close()  # closing twice is harmless (fit's end after a budget stop inside an epoch)
 
-    for quiet in (LiveBar(3, "x", stream=log), LiveBar(3, "x", stream=Terminal(), show=False)):
+    quiet_terminal = Terminal()
+    for quiet in (LiveBar(3, "x", stream=log), LiveBar(3, "x", stream=quiet_terminal, show=False)):
         quiet.update()
         quiet.close()
-    assert log.getvalue() == ""
+    assert log.getvalue() == "" and quiet_terminal.getvalue() == ""
 
 
 def _fit(callbacks, epochs=2):

@@ -248,14 +248,14 @@ def test_the_search_eta_counts_the_architectures_the_schedule_has_left(tmp_path)
 
     engine = _engine(tmp_path, morph_steps=2, insertions=3)              # 2 x (3 + 1) + 1 = 9 architectures
     s = engine.state
-    assert engine.architectures_left() == 9 and engine.search_eta() is None
+    assert engine.architectures_left() == 9 and engine.search_eta(1e5) is None
     s.update(m=0, t=2, architectures=2, train_seconds=60.0)              # 30 s per architecture so far
-    assert engine.architectures_left() == 7 and engine.search_eta() == "3m30s"
+    assert engine.architectures_left() == 7 and engine.search_eta(1e5) == "3m30s"   # one size known: the mean
     s.update(m=2, t=0, architectures=8, train_seconds=240.0)             # the last MorphNet step's net
-    assert engine.architectures_left() == 1 and engine.search_eta() == "30s"
+    assert engine.architectures_left() == 1 and engine.search_eta(1e5) == "30s"
     engine.deadline = Deadline(100.0)
     s.update(m=1, t=0, architectures=4, train_seconds=120.0)             # 5 left: 150 s > the 100 s budget
-    assert engine.search_eta().endswith("(the budget)")
+    assert engine.search_eta(1e5).endswith("(the budget)")
 
 
 def test_the_search_eta_prices_the_nets_to_come_by_their_flops(tmp_path):

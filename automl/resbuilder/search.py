@@ -323,24 +323,21 @@ class ResBuilderCycle:
         s = self.state
         return max((self._morph_steps() - s["m"]) * (self.cfg.insertions + 1) - s["t"] + 1, 1)
 
-    def search_eta(self, flops: float | None = None) -> str | None:
+    def search_eta(self, flops: float) -> str | None:
         """The time the whole search has left, capped by the budget; None before a first architecture.
 
         Each architecture left costs its three trainings at its FLOPs (`seconds_at`, from those
         trained so far): the current one's `flops` for the rest of this MorphNet round (insertions
         only grow a net, so a lower bound), and the FLOP budget zeta after a MorphNet step (which
-        resizes the net to it). `flops` None: the mean time per architecture so far for all."""
+        resizes the net to it)."""
         s = self.state
         if s["architectures"] == 0:
             return None if not self.deadline.active else f"{format_duration(self.deadline.work_left())} (the budget)"
         left = self.architectures_left()
         in_round = min(left, self.cfg.insertions + 1 - s["t"]) if s["m"] < self._morph_steps() else left
+        # a state from before costs were kept: the mean time per architecture
         costs = s.get("costs") or [[0.0, s.get("train_seconds", 0.0) / s["architectures"]]]
-        if flops is None:
-            seconds = left * s.get("train_seconds", 0.0) / s["architectures"]
-        else:
-            seconds = (in_round * seconds_at(flops, costs)
-                       + (left - in_round) * seconds_at(max(flops, self.zeta), costs))
+        seconds = in_round * seconds_at(flops, costs) + (left - in_round) * seconds_at(max(flops, self.zeta), costs)
         if self._filling() or seconds >= self.deadline.work_left():  # a budget fill runs to the deadline
             return f"{format_duration(max(self.deadline.work_left(), 0))} (the budget)"
         return format_duration(seconds)

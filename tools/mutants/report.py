@@ -25,4 +25,12 @@ MUTATIONS = [
          find="        if not path.exists():\n            if run.summary() is None:",
          replace="        if False:\n            if run.summary() is None:",
          tests=["tests/test_cli.py::test_report_of_a_finished_run_loads_no_tensorflow_and_open_prints_the_page"]),
+    dict(id="html-browser-hidden", mechanism="report.html shows its plots in a browser",
+         what="plots hidden by the page's style", file="automl/html_report.py",
+         find="img{max-width:100%;", replace="img{display:none;",
+         tests=["tests/test_report_browser.py::test_report_html_renders_every_plot_in_a_headless_browser"]),
+    dict(id="html-browser-broken", mechanism="report.html's plots decode in a browser",
+         what="each image's data cut short", file="automl/html_report.py",
+         find="src='data:image/png;base64,{data}'", replace="src='data:image/png;base64,{data[:len(data) // 2]}'",
+         tests=["tests/test_report_browser.py::test_report_html_renders_every_plot_in_a_headless_browser"]),
 ]
