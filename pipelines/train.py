@@ -145,6 +145,10 @@ def _braking(model, state: dict) -> dict | None:
 def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, val_ds, test_ds,
             braking=None, deadline: Deadline | None = None, extras: dict | None = None) -> dict:
     """Test the model chosen on validation, once, and write the record and summary."""
+    records = run.records()
+    if records and records[-1].get("kind") == "train" and records[-1]["epochs"] == state["epoch"]:
+        # written just before a kill, and the training has not moved since: finalised once, not twice
+        return _summarise(run, data, spec, state, say, records[-1], deadline, extras)
     best = load_model(run.best_path)
     started = time.perf_counter()
     val = best.evaluate(val_ds, return_dict=True, verbose=0)
@@ -168,6 +172,12 @@ def _finish(cfg, run: RunDir, data: ImageDataset, spec, cost, state: dict, say, 
         **(extras or {}),
     }
     run.append_record(record)
+    return _summarise(run, data, spec, state, say, record, deadline, extras)
+
+
+def _summarise(run: RunDir, data: ImageDataset, spec, state: dict, say, record: dict,
+               deadline: Deadline | None, extras: dict | None) -> dict:
+    """The plots, summary.json (report.html with it) and the closing lines of a training's record."""
     training_curves(state["history"], run.path / "training_curves.png", title=f"{spec.name} on {data.name}")
     summary = {
         "command": "train",

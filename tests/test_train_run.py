@@ -143,6 +143,14 @@ def test_resume_after_kill_continues_without_redoing_epochs(tmp_path, tiny_arch,
     assert "already complete" in capsys.readouterr().err
     assert len(read_jsonl(out / "log.jsonl")) == 1
 
+    # killed between the record and the summary (benchmarks/kills.py found it): finalised once
+    summary = json.loads((out / "summary.json").read_text())
+    (out / "summary.json").unlink()
+    assert main(["train", "--resume", "--out", str(out)]) == 0
+    assert read_jsonl(out / "log.jsonl") == [record]
+    again = json.loads((out / "summary.json").read_text())
+    assert {**again, "budget": None} == {**summary, "budget": None}   # the budget's wall time is this process'
+
 
 def test_mirrored_training_on_two_logical_cpu_devices(tmp_path, tiny_arch):
     out = tmp_path / "run"

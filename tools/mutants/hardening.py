@@ -86,4 +86,9 @@ MUTATIONS = [
          find='p.add_argument("--optimizer", choices=GRADIENT_OPTIMIZERS, help=',
          replace='p.add_argument("--optimizer", choices=OPTIMIZERS, help=',
          tests=["tests/test_cli.py::test_version_and_search_help_offer_only_what_each_accepts"]),
+    dict(id="hd-final-record-once", mechanism="a training killed between its record and its summary is finalised once",
+         what="the record written again on resume", file="pipelines/train.py",
+         find='if records and records[-1].get("kind") == "train" and records[-1]["epochs"] == state["epoch"]:',
+         replace='if False:',
+         tests=["tests/test_train_run.py::test_resume_after_kill_continues_without_redoing_epochs"]),
 ]
