@@ -6,7 +6,7 @@ import pytest
 from keras import ops
 
 from automl.budget import Deadline
-from automl.population import DE, LEEA, NDES, CoSyNE, MuLambdaES, PopulationEngine
+from automl.population import DE, LEEA, NDES, CoSyNE, MemoryBudgetError, MuLambdaES, PopulationEngine
 from automl.population.genome import DCTGenome, make_genome
 
 
@@ -198,6 +198,38 @@ def test_dct_genome_round_trip():
     assert make_genome(50, "dct", 0.2).length == 10
     with pytest.raises(ValueError, match="direct or dct"):
         make_genome(50, "fourier", 0.2)
+
+
+def _dct_matrix(n, k):
+    """The first k orthonormal DCT-II basis vectors as rows, written out from the definition."""
+    rows = np.cos(np.pi * (np.arange(n)[None] + 0.5) * np.arange(k)[:, None] / n) * np.sqrt(2.0 / n)
+    rows[0] *= np.sqrt(0.5)
+    return rows
+
+
+def test_the_fast_dct_genome_equals_the_matrix_form():
+    n, k = 37, 11
+    basis = _dct_matrix(n, k)
+    w = np.random.default_rng(1).standard_normal((4, n))
+    genome = DCTGenome(n, k)
+    np.testing.assert_allclose(genome.encode(w), w @ basis.T, atol=1e-5)
+    genes = np.random.default_rng(2).standard_normal((4, k)).astype("float32")
+    np.testing.assert_allclose(np.asarray(genome.decode(ops.convert_to_tensor(genes))), genes @ basis, atol=1e-5)
+
+
+def test_a_dct_genome_of_a_large_net_keeps_no_matrix_and_fits_its_memory_budget():
+    n = 784 * 32 + 32 + 32 * 10 + 10                         # the README's MLP 784-32-10: 25,450 weights
+    genome = make_genome(n, "dct", 0.3)
+    assert genome.length == 7635
+    assert not any(isinstance(v, np.ndarray) or hasattr(v, "shape") for v in vars(genome).values())
+    assert genome.bytes(17) == 4 * 2 * 17 * n                 # decoding: coefficients padded and weights
+    de = DE(genome="dct", genes=0.3)                          # the default memory budget holds it
+    assert de.plan(n, de.memory_bytes) == [] and de.state_bytes(n) < de.memory_bytes
+    # decoding the population (and the best ever) counts: a budget that holds the genomes and their
+    # scratch buffers (3 population-sized) but only half of what decoding takes is refused
+    held = 4 * (3 + 1) * de.size * genome.length + 4 * n * 2
+    with pytest.raises(MemoryBudgetError, match="needs"):
+        de.plan(n, held + genome.bytes(de.size + 1) // 2)
 
 
 # -- learning ---------------------------------------------------------------------------------

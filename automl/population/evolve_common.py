@@ -28,7 +28,8 @@ class GenomeOptimizer(PopulationOptimizer):
         return []
 
     def state_bytes(self, n):
-        return BYTES * (self.scratch + 1) * self.size * max(self.genome.length, 1) + self.genome.bytes() + BYTES * n * 2
+        return (BYTES * (self.scratch + 1) * self.size * max(self.genome.length, 1)
+                + self.genome.bytes(self.size + 1) + BYTES * n * 2)  # +1: the best ever, a candidate too
 
     def initialise(self, w0, engine, rng):
         pop = _fresh_initialisations(engine, self.size, rng)

@@ -7,10 +7,9 @@ the low-frequency coefficients of the whole vector, the clean reading of referen
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from keras import ops
+from scipy.fft import dct, idct
 
 from automl.population.engine import BYTES
 
@@ -25,29 +24,34 @@ class DirectGenome:
     def decode(self, genomes):
         return genomes
 
-    def bytes(self) -> int:
+    def bytes(self, members: int) -> int:
         return 0
 
 
 class DCTGenome:
+    """The K lowest-frequency coefficients of the orthonormal DCT-II of the weight vector.
+
+    Encoding and decoding use scipy.fft's fast transforms (O(N log N) per member, nothing kept
+    between calls), not a K x N cosine matrix: for an MLP 784-32-10 with 30% of the coefficients
+    kept that matrix took 9.7 s and 3.7 GB to build (issue #20). Same coefficients to 1e-6."""
+
     def __init__(self, n: int, length: int):
         if not 1 <= length <= n:
             raise ValueError(f"a DCT genome has between 1 and {n} genes (the weight count), got {length}")
         self.n, self.length = n, int(length)
-        k = np.arange(self.length)[:, None]
-        basis = np.cos(math.pi * (np.arange(n)[None] + 0.5) * k / n) * math.sqrt(2.0 / n)
-        basis[0] *= math.sqrt(0.5)
-        self.basis_np = basis.astype("float32")  # rows: the first K orthonormal DCT-II basis vectors
-        self.basis = ops.convert_to_tensor(self.basis_np)
 
     def encode(self, weights: np.ndarray) -> np.ndarray:
-        return np.asarray(weights, dtype="float32") @ self.basis_np.T
+        return dct(np.asarray(weights, dtype="float32"), type=2, norm="ortho", axis=-1)[..., :self.length]
 
     def decode(self, genomes):
-        return ops.matmul(genomes, self.basis)
+        genes = np.asarray(ops.convert_to_numpy(genomes), dtype="float32")
+        padded = np.zeros(genes.shape[:-1] + (self.n,), dtype="float32")  # the high frequencies are zero
+        padded[..., :self.length] = genes
+        return ops.convert_to_tensor(idct(padded, type=2, norm="ortho", axis=-1).astype("float32"))
 
-    def bytes(self) -> int:
-        return BYTES * self.length * self.n
+    def bytes(self, members: int) -> int:
+        """Decoding `members` genomes: the zero-padded coefficients and the weights, each members x N."""
+        return BYTES * 2 * members * self.n
 
 
 def make_genome(n: int, genome: str, genes) -> DirectGenome | DCTGenome:

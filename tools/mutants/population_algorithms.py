@@ -99,4 +99,18 @@ MUTATIONS = [
          what="argument ignored (seed 0)",
          file="pipelines/population.py", find="seed=cfg.seed)", replace="seed=0)",
          tests=["tests/test_population_cli.py::test_every_population_setting_in_the_config_reaches_its_optimizer"]),
+    # -- the DCT genome (issue #20) -------------------------------------------------------------
+    dict(id="pa-dct-norm", mechanism="DCT genome: the orthonormal DCT-II (seed 003, Koutnik et al. 2010)",
+         what="unnormalised transform", file="automl/population/genome.py",
+         find='return dct(np.asarray(weights, dtype="float32"), type=2, norm="ortho", axis=-1)',
+         replace='return dct(np.asarray(weights, dtype="float32"), type=2, axis=-1)',
+         tests=["tests/test_population_algorithms.py::test_the_fast_dct_genome_equals_the_matrix_form"]),
+    dict(id="pa-dct-high-frequencies", mechanism="DCT genome: the genes are the lowest frequencies",
+         what="the highest kept instead", file="automl/population/genome.py",
+         find="padded[..., :self.length] = genes", replace="padded[..., self.n - self.length:] = genes",
+         tests=["tests/test_population_algorithms.py::test_the_fast_dct_genome_equals_the_matrix_form"]),
+    dict(id="pa-dct-memory", mechanism="DCT genome: decoding a population counted in the memory check",
+         what="not counted", file="automl/population/evolve_common.py",
+         find="+ self.genome.bytes(self.size + 1) + BYTES * n * 2)", replace="+ BYTES * n * 2)",
+         tests=["tests/test_population_algorithms.py::test_a_dct_genome_of_a_large_net_keeps_no_matrix_and_fits_its_memory_budget"]),
 ]
