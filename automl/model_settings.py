@@ -24,10 +24,12 @@ class ModelSettings(Settings):
         hidden: hidden units in the DMU's FNN, 0 for as wide as `units` (seed 000 Table VIII, adding: 5).
         gate_bias: added to the z-gate biases (seed 000 L1212-L1220: +3 in the synthetic tasks).
         lr_rule: the DMU learns at lr / (2n) with weight decay / (2n) (seed 000 eq. 5); False is the ablation.
+        weight_decay: coupled weight decay of sequence models, as PyTorch's Adam(weight_decay=wd) that the seed's code uses (reference 000 §2.2.4): wd x w added to each kernel's gradient (a Keras L2 of wd / 2) on the recurrent and head kernels, biases left out; with lr_rule the DMU's is wd / (2n). 0 (the default, ours): none; unused on images.
     """
 
     def __init__(self, *, arch: str = "auto", cell: Literal[CELLS] | None = None, units: int = 5, layers: int = 1,
-                 depth: int = 2, hidden: int = 5, gate_bias: float = DEFAULT_GATE_BIAS, lr_rule: bool = True):
+                 depth: int = 2, hidden: int = 5, gate_bias: float = DEFAULT_GATE_BIAS, lr_rule: bool = True,
+                 weight_decay: float = 0.0):
         self.check("arch", arch, isinstance(arch, str) and bool(arch), "a net's name or a spec .json file")
         self.check("cell", cell, cell is None or cell in CELLS, "None or one of " + ", ".join(map(repr, CELLS)))
         for name, value in (("units", units), ("layers", layers), ("depth", depth)):
@@ -35,8 +37,10 @@ class ModelSettings(Settings):
         self.check_count("hidden", hidden, 0, " (0: as wide as units)")
         self.check("gate_bias", gate_bias, is_number(gate_bias), "a number")
         self.check_bool("lr_rule", lr_rule)
+        self.check_positive("weight_decay", weight_decay, zero=True)
         self.arch, self.cell, self.units, self.layers, self.depth = arch, cell, units, layers, depth
         self.hidden, self.gate_bias, self.lr_rule = hidden, float(gate_bias), lr_rule
+        self.weight_decay = float(weight_decay)
 
     @property
     def sequence_cell(self) -> str:

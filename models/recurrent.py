@@ -92,17 +92,20 @@ class RHNCell(keras.layers.Layer):
         each layer: s <- h * t + s * (1 - t)
     """
 
-    def __init__(self, units: int, depth: int = 2, **kwargs):
+    def __init__(self, units: int, depth: int = 2, l2: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        self.units, self.recurrence_depth = int(units), int(depth)
+        self.units, self.recurrence_depth, self.l2 = int(units), int(depth), float(l2)
         self.state_size = self.units
         self.output_size = self.units
 
     def build(self, input_shape):
         m, d = int(input_shape[-1]), self.units
-        self.input_kernel = self.add_weight(shape=(m, 2 * d), initializer="glorot_uniform", name="input_kernel")
+        regularizer = keras.regularizers.L2(self.l2) if self.l2 else None
+        self.input_kernel = self.add_weight(shape=(m, 2 * d), initializer="glorot_uniform", regularizer=regularizer,
+                                            name="input_kernel")
         self.recurrent_kernels = [self.add_weight(shape=(d, 2 * d), initializer="glorot_uniform",
-                                                  name=f"recurrent_kernel_{i}") for i in range(self.recurrence_depth)]
+                                                  regularizer=regularizer, name=f"recurrent_kernel_{i}")
+                                  for i in range(self.recurrence_depth)]
         self.biases = [self.add_weight(shape=(2 * d,), initializer="zeros", name=f"bias_{i}")
                        for i in range(self.recurrence_depth)]
 
@@ -116,7 +119,7 @@ class RHNCell(keras.layers.Layer):
         return s, [s]
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "depth": self.recurrence_depth}
+        return {**super().get_config(), "units": self.units, "depth": self.recurrence_depth, "l2": self.l2}
 
 
 class _CellRNN(keras.layers.RNN):
@@ -161,5 +164,5 @@ class RHN(_CellRNN):
     """`RHN(units, depth=L, return_sequences=False, ...)`."""
 
     cell_class = RHNCell
-    cell_args = ("depth",)
+    cell_args = ("depth", "l2")
     cell_name = "rhn_cell"

@@ -71,7 +71,7 @@ def recurrent_layer(spec: SequenceSpec, return_sequences: bool, name: str, l2: f
         return DMU(spec.units, hidden=[width] * (spec.depth - 1), gate_bias=spec.gate_bias, l2=l2,
                    return_sequences=return_sequences, name=name)
     if spec.cell == "rhn":
-        return RHN(spec.units, depth=spec.depth, return_sequences=return_sequences, name=name)
+        return RHN(spec.units, depth=spec.depth, l2=l2, return_sequences=return_sequences, name=name)
     layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[spec.cell]
     regularizer = keras.regularizers.L2(l2) if l2 else None
     return layer(spec.units, return_sequences=return_sequences, kernel_regularizer=regularizer,
@@ -82,8 +82,9 @@ def build_sequence_model(spec: SequenceSpec, input_shape: tuple[int, int], num_c
                          per_step: bool = False, l2: float = 0.0, lr_rule: bool = True):
     """Recurrent layers, then a linear output (regression, num_classes None) or a softmax.
 
-    With the DMU learning-rate rule on (seed 000 eq. 5), the DMU's weight decay is divided by
-    2n as well; the learning rate itself is scaled by the optimizer (automl.optimizers.scaled).
+    `l2`: the L2 coefficient of every kernel, recurrent and head (Keras' L2: l2 x sum w^2 in the
+    loss). With the DMU learning-rate rule on (seed 000 eq. 5), the DMU's is divided by 2n as well;
+    the learning rate itself is scaled by the optimizer (automl.optimizers.scaled).
     """
     import keras
 
@@ -95,10 +96,12 @@ def build_sequence_model(spec: SequenceSpec, input_shape: tuple[int, int], num_c
         last = i == stack - 1
         decay = l2 / (2 * spec.depth) if (lr_rule and spec.cell == "dmu") else l2
         x = recurrent_layer(spec, return_sequences=per_step or not last, name=f"{spec.cell}{i}", l2=decay)(x)
+    head_regularizer = keras.regularizers.L2(l2) if l2 else None
     if num_classes is None:
-        outputs = keras.layers.Dense(1, name="head_out")(x)
+        outputs = keras.layers.Dense(1, kernel_regularizer=head_regularizer, name="head_out")(x)
     else:
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="head_out")(x)
+        outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=head_regularizer,
+                                     name="head_out")(x)
     return keras.Model(inputs, outputs, name=spec.name)
 
 

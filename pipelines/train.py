@@ -75,7 +75,7 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
             model = _population_model(spec, data, sequential, preprocess, regression)
         elif sequential:
             model = build_sequence_model(spec, data.input_shape, data.num_classes, data.per_step,
-                                         lr_rule=cfg.model.lr_rule)
+                                         l2=cfg.model.weight_decay / 2, lr_rule=cfg.model.lr_rule)  # wd x w
             rule = lr_multipliers(model) if cfg.model.lr_rule else None
             try:
                 compile_classifier(model, cfg.train, regression=regression, multipliers=rule)

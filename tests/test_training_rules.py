@@ -173,6 +173,7 @@ def test_checkpointer_in_min_mode_saves_the_lowest_loss_and_keeps_that_mode_on_r
     ("dmu", True, 2 * 3),      # depth n = 3: the DMU's decay is l2 / 2n
     ("dmu", False, 1),         # the ablation: the plain decay
     ("lstm", True, 1),         # the rule is the DMU's only
+    ("rhn", True, 1),          # the RHN's input and recurrent kernels
 ])
 def test_the_dmu_weight_decay_is_divided_by_2n_under_the_rule(cell, lr_rule, divisor):
     keras.utils.set_random_seed(0)
@@ -181,7 +182,30 @@ def test_the_dmu_weight_decay_is_divided_by_2n_under_the_rule(cell, lr_rule, div
     model = build_sequence_model(spec, (5, 2), num_classes=None, l2=l2, lr_rule=lr_rule)
     kernels = [keras.ops.convert_to_numpy(w) for w in model.weights
                if "kernel" in w.path and not w.path.startswith("head_out")]
-    assert len(kernels) == (3 if cell == "dmu" else 2)     # the DMU's 3 FNN kernels; LSTM kernel + recurrent
-    # Keras' L2(c) adds c * sum(w^2) per kernel; biases and the head are not decayed.
-    expected = l2 / divisor * sum(float((k.astype(np.float64) ** 2).sum()) for k in kernels)
+    head = keras.ops.convert_to_numpy(model.get_layer("head_out").kernel).astype(np.float64)
+    assert len(kernels) == (3 if cell == "dmu" else 2)     # the DMU's 3 FNN kernels; kernel + recurrent
+    # Keras' L2(c) adds c * sum(w^2) per kernel; biases are not decayed, the head at the plain rate
+    # (the seed's code: the dense layers keep wd, reference 000 §2.2.4).
+    expected = (l2 / divisor * sum(float((k.astype(np.float64) ** 2).sum()) for k in kernels)
+                + l2 * float((head ** 2).sum()))
     assert float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("lr_rule", [True, False])
+def test_the_weight_decay_of_a_sequence_model_reaches_its_loss(tmp_path, monkeypatch, lr_rule):
+    """model.weight_decay = wd, as PyTorch's coupled Adam(weight_decay=wd): an L2 of wd / 2 on
+    every kernel, the DMU's divided by 2n under the learning-rate rule (seed 000 eq. 5)."""
+    data = seq.synthetic("adding", 6, (32, 16, 16), seed=0)
+    wd = 0.2
+    cfg = configs.load_config("train", None, [*OVERRIDES, f"model.weight_decay={wd}",
+                                               f"model.lr_rule={'true' if lr_rule else 'false'}"])
+    built = []
+    monkeypatch.setattr(pipelines.train, "build_sequence_model",
+                        lambda *a, **k: built.append(build_sequence_model(*a, **k)) or built[-1])
+    run_training(cfg, RunDir.create(tmp_path / "run", "train", configs.to_dict(cfg)), quiet=True, data=data)
+    model = built[0]
+    dmu = 1 / (2 * cfg.model.depth) if lr_rule else 1.0
+    expected = sum((wd / 2) * (dmu if v.path.startswith("dmu0/") else 1.0) * np.sum(keras.ops.convert_to_numpy(v) ** 2)
+                   for v in model.trainable_weights if "kernel" in v.path)
+    assert sum(float(loss) for loss in model.losses) == pytest.approx(expected, rel=1e-5)
+    assert expected > 0

@@ -75,4 +75,21 @@ MUTATIONS = [
                  "            compile_classifier(model, cfg.train, regression=regression,\n"
                  "                               multipliers=lr_multipliers(model) if sequential else None)\n",
          tests=[RESUME]),
+    # -- weight decay of sequence models (issue #20, seed 000 [code]) ---------------------------
+    dict(id="tr-wd-unwired", mechanism="model.weight_decay reaches the sequence model",
+         what="wire cut", file="pipelines/train.py",
+         find="l2=cfg.model.weight_decay / 2, lr_rule=cfg.model.lr_rule)", replace="lr_rule=cfg.model.lr_rule)",
+         tests=["tests/test_training_rules.py::test_the_weight_decay_of_a_sequence_model_reaches_its_loss"]),
+    dict(id="tr-wd-coupled-half", mechanism="coupled weight decay wd is a Keras L2 of wd / 2",
+         what="L2 of wd", file="pipelines/train.py",
+         find="l2=cfg.model.weight_decay / 2,", replace="l2=cfg.model.weight_decay,",
+         tests=["tests/test_training_rules.py::test_the_weight_decay_of_a_sequence_model_reaches_its_loss"]),
+    dict(id="tr-wd-head", mechanism="the head's kernel is decayed at the plain rate",
+         what="head not decayed", file="models/sequence.py",
+         find="head_regularizer = keras.regularizers.L2(l2) if l2 else None", replace="head_regularizer = None",
+         tests=["tests/test_training_rules.py::test_the_dmu_weight_decay_is_divided_by_2n_under_the_rule"]),
+    dict(id="tr-wd-rhn", mechanism="the RHN's kernels are decayed",
+         what="RHN not decayed", file="models/sequence.py",
+         find="return RHN(spec.units, depth=spec.depth, l2=l2,", replace="return RHN(spec.units, depth=spec.depth,",
+         tests=["tests/test_training_rules.py::test_the_dmu_weight_decay_is_divided_by_2n_under_the_rule"]),
 ]
