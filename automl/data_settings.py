@@ -23,7 +23,7 @@ class DataSettings(Settings):
         test_split: the share held out for testing, for datasets without an official test split ([code] 80/20 split, ref §2a.12).
         split_seed: the seed of those splits, fixed so that splits never move between runs ([code] seed 42, ref §2a.10, §2a.12).
         batch_size: the batch size of training ([code] 128 for MNIST, FashionMNIST, EMNIST, CIFAR; ref §2a.10).
-        augment: auto (seed 002 §6.1.1.2: 10% shifts and horizontal flips for natural images, shifts only for digit-like ones), none, shift or shift_flip.
+        augment: auto (seed 002 §6.1.1.2: 10% shifts and horizontal flips for natural images, shifts only for digit-like ones; none when `automl train` uses phs or phs-go, as seed 002's port-Hamiltonian study trained, L698-734), none, shift or shift_flip.
         image_size: [height, width] of an image folder's images (None: the size of the first image).
         sequence_length: the minimum length of the synthetic sequence tasks (seed 000 Table X: 100).
         sequence_sizes: [train, validation, test] sequences of a synthetic task (seed 000 [code]: 200 batches of 32 per epoch, 1,000 validation; test 2,000, where the code's 10,000 is slow on a CPU).

@@ -55,7 +55,7 @@ def schedule_callbacks(cfg, stream=None) -> list[keras.callbacks.Callback]:
         callbacks.append(GoalOrientedBraking(
             cfg.phs.brake_goal, cfg.phs.brake_factor, cfg.phs.brake_mode, cfg.phs.monitor, stream=stream,
         ))
-    if cfg.reduce_lr_on_plateau:
+    if cfg.plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             min_lr=cfg.min_lr, verbose=0,

@@ -15,6 +15,7 @@ from typing import Literal
 from automl.settings import ArgumentError, Settings, is_finite_number, one_of
 
 GRADIENT_OPTIMIZERS = ("adam", "sgd", "phs", "phs-go")
+PHS_OPTIMIZERS = ("phs", "phs-go")  # the port-Hamiltonian optimizer, seed 002 Ch. 3
 # The gradient-free optimizers of automl.population (its registry is checked against this list).
 POPULATION_OPTIMIZERS = ("leea", "ndes", "ndes-g", "ndes-b", "de", "cosyne", "es")
 OPTIMIZERS = GRADIENT_OPTIMIZERS + POPULATION_OPTIMIZERS
@@ -97,7 +98,7 @@ class TrainingSettings(Settings):
         learning_rate: the learning rate of adam and sgd ([code] Adam lr 1e-3); phs has its own.
         momentum: sgd's momentum.
         phs: the port-Hamiltonian optimizer's settings (PhsSettings, or a dict of its arguments).
-        reduce_lr_on_plateau: ReduceLROnPlateau on the validation loss ([code]); the port-Hamiltonian study used a fixed α.
+        reduce_lr_on_plateau: ReduceLROnPlateau on the validation loss: true, false, or auto: on for adam and sgd ([code]), off for phs and phs-go (seed 002 L698-734: the port-Hamiltonian study used a fixed step α).
         plateau_factor: its factor ([code] sqrt(0.1)).
         plateau_patience: its patience in epochs ([code] 5).
         min_lr: its lowest learning rate ([code] 0.5e-6).
@@ -106,14 +107,16 @@ class TrainingSettings(Settings):
     """
 
     def __init__(self, *, epochs: int = 20, optimizer: Literal[OPTIMIZERS] = "adam", learning_rate: float = 1e-3,
-                 momentum: float = 0.9, phs: PhsSettings | None = None, reduce_lr_on_plateau: bool = True,
+                 momentum: float = 0.9, phs: PhsSettings | None = None,
+                 reduce_lr_on_plateau: bool | Literal["auto"] = "auto",
                  plateau_factor: float = math.sqrt(0.1), plateau_patience: int = 5, min_lr: float = 5e-7,
                  early_stopping_patience: int = 0, distribute: Literal[DISTRIBUTE] = "auto"):
         self.check_count("epochs", epochs, 1)
         self.check_choice("optimizer", optimizer, OPTIMIZERS)
         self.check_positive("learning_rate", learning_rate)
         self.check_unit("momentum", momentum, high_open=True)
-        self.check_bool("reduce_lr_on_plateau", reduce_lr_on_plateau)
+        self.check("reduce_lr_on_plateau", reduce_lr_on_plateau,
+                   isinstance(reduce_lr_on_plateau, bool) or reduce_lr_on_plateau == "auto", "true, false or auto")
         self.check_unit("plateau_factor", plateau_factor, low_open=True, high_open=True)
         self.check_count("plateau_patience", plateau_patience, 0)
         self.check_positive("min_lr", min_lr, zero=True)
@@ -124,3 +127,10 @@ class TrainingSettings(Settings):
         self.reduce_lr_on_plateau, self.plateau_factor = reduce_lr_on_plateau, float(plateau_factor)
         self.plateau_patience, self.min_lr = plateau_patience, float(min_lr)
         self.early_stopping_patience, self.distribute = early_stopping_patience, distribute
+
+    @property
+    def plateau(self) -> bool:
+        """Whether ReduceLROnPlateau runs: `reduce_lr_on_plateau`, with auto resolved by the optimizer."""
+        if self.reduce_lr_on_plateau == "auto":
+            return self.optimizer not in PHS_OPTIMIZERS
+        return self.reduce_lr_on_plateau

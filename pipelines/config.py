@@ -323,8 +323,13 @@ def _coerce(value, hint, key: str, source: str):
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, key, source)
+        inner = [a for a in args if a is not type(None)]
+        for option in inner[:-1]:  # bool | Literal["auto"]: the first type the value fits
+            try:
+                return _coerce(value, option, key, source)
+            except ConfigError:
+                pass
+        return _coerce(value, inner[-1], key, source)
     if origin is list:
         if not isinstance(value, list):
             fail("a list")

@@ -19,6 +19,7 @@ from automl.rundir import RunDir
 from automl.task import task_for, task_of
 from automl.tfdata import split_pipelines
 from automl.training import compile_classifier, distribution_strategy, schedule_callbacks
+from automl.training_settings import PHS_OPTIMIZERS
 from models import build_model, count, get_spec
 from models.sequence import SequenceSpec, build_sequence_model, sequence_cost
 from pipelines.console import already_complete, printer
@@ -52,8 +53,10 @@ def run_training(cfg, run: RunDir, quiet: bool = False, label: str = "",
     else:
         spec = get_spec(arch_name(cfg))
         cost = count(spec, data.input_shape, data.num_classes)
-        # Population members are scored on raw batches: the seeds' EAs do not augment.
-        augment = "none" if population else data.augment(cfg.data.augment)
+        # Population members are scored on raw batches: the seeds' EAs do not augment; the
+        # port-Hamiltonian study trained without augmentation (seed 002 L698-734), so auto is none there.
+        plain = population or (cfg.train.optimizer in PHS_OPTIMIZERS and cfg.data.augment == "auto")
+        augment = "none" if plain else data.augment(cfg.data.augment)
         preprocess = data.preprocess()
     run.update_meta(dataset=data.describe(), class_names=data.class_names,
                     preprocess=preprocess.to_dict() if preprocess else None, augment=augment,

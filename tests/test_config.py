@@ -175,3 +175,12 @@ def test_model_arch_auto_resolves_per_command_and_optimizer():
     assert arch_name(configs.load_config("train")) == "resnet-mini"
     assert arch_name(configs.load_config("train", None, ["train.optimizer=leea"])) == "mlp"
     assert arch_name(configs.load_config("search", None, ["model.arch=lenet5-like"])) == "lenet5-like"
+
+
+def test_a_key_of_two_types_takes_either_from_the_command_line():
+    """train.reduce_lr_on_plateau is true, false or auto: each parses to itself, anything else is refused."""
+    for text, value in (("false", False), ("true", True), ("auto", "auto")):
+        got = configs.load_config("train", None, [f"train.reduce_lr_on_plateau={text}"]).train.reduce_lr_on_plateau
+        assert got == value and type(got) is type(value)
+    with pytest.raises(ConfigError, match="reduce_lr_on_plateau"):
+        configs.load_config("train", None, ["train.reduce_lr_on_plateau=sometimes"])

@@ -1,5 +1,7 @@
 """Port-Hamiltonian optimizer (seed 002 Ch. 3) and goal-oriented braking."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -228,6 +230,9 @@ def test_cli_phs_go_trains_brakes_logs_and_exports(tmp_path, tiny_arch):
     (record,) = read_jsonl(run / "log.jsonl")
     assert record["optimizer"] == "phs-go"
     assert record["braking"] == {"epoch": 1, "step": 1, "friction": pytest.approx(0.1 * 50)}
+    # the thesis' protocol by default: no augmentation (digits' auto would shift); the fixed step:
+    # test_the_plateau_schedule_follows_the_optimizer_unless_set
+    assert json.loads((run / "meta.json").read_text())["augment"] == "none"
     exported = run_automl("export", str(run), "--out", str(tmp_path / "export"))   # fresh process
     assert exported.returncode == 0, exported.stderr
     # The run's best model keeps its braked optimizer (a resume continues braked); the exported
@@ -239,6 +244,22 @@ def test_cli_phs_go_trains_brakes_logs_and_exports(tmp_path, tiny_arch):
     again = keras.models.load_model(tmp_path / "export" / "model.keras")
     x = np.random.default_rng(0).uniform(0, 16, (16, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(again.predict(x, verbose=0), best.predict(x, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer, setting, plateau", [
+    ("phs", "auto", False), ("phs-go", "auto", False),    # the thesis' fixed step
+    ("adam", "auto", True), ("sgd", "auto", True),        # ResBuilder's code schedule
+    ("phs", True, True), ("adam", False, False),          # as the user sets it
+])
+def test_the_plateau_schedule_follows_the_optimizer_unless_set(optimizer, setting, plateau):
+    from automl.training import schedule_callbacks
+    from automl.training_settings import TrainingSettings
+
+    cfg = TrainingSettings(optimizer=optimizer, reduce_lr_on_plateau=setting)
+    callbacks = schedule_callbacks(cfg, stream=False)
+    assert any(isinstance(c, keras.callbacks.ReduceLROnPlateau) for c in callbacks) == plateau
+    with pytest.raises(ValueError, match="true, false or auto"):
+        TrainingSettings(reduce_lr_on_plateau="sometimes")
 
 
 def test_cli_rejects_bad_phs_values(capsys):
