@@ -10,7 +10,7 @@ DEFAULT_STRATEGY = "resbuilder"
 
 DESCRIPTIONS = {
     "resbuilder": "ResBuilder: grow by near-identity blocks, prune with LayerLasso, resize with MorphNet (seed 002)",
-    "morphnet": "MorphNet steps only, no insertion or removal (the thesis' ablation)",
+    "morphnet": "MorphNet steps only, no insertion or removal, from ResNet-18 (the thesis' ablation)",
     "evolution": "Lamarckian evolution with weight inheritance on Keras Tuner, serial or distributed (seed 001)",
     "random": "Keras Tuner's random search over the conv or recurrent space",
     "bayesian": "Keras Tuner's Bayesian optimisation (Gaussian process) over the same spaces",

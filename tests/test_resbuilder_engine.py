@@ -317,3 +317,16 @@ def test_a_no_reg_training_the_budget_cuts_still_offers_its_best_whole_epoch(tmp
     model.set_weights(weights)
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     assert model.evaluate(data.val, verbose=0, return_dict=True)["accuracy"] == pytest.approx(max(seen))
+
+
+@pytest.mark.parametrize("insertions, start, expected", [
+    (0, "auto", "rb-r18"),        # MorphNet alone: the thesis' MorphNet column shrinks ResNet-18 (Table 6.1)
+    (4, "auto", "rb-0net"),       # the full cycle grows from RB-0Net (seed 002 §6.1.1.1)
+    (0, "rb-0net", "rb-0net"),    # an explicit start wins
+])
+def test_the_start_net_follows_the_strategy_unless_set(tmp_path, insertions, start, expected):
+    from models.zoo import start_net
+
+    engine = _engine(tmp_path, insertions=insertions, start=start, zeta=1e9)
+    assert engine.cfg.start_name == expected
+    assert engine.state["spec"] == start_net(expected, 1).to_dict()

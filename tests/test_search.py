@@ -116,7 +116,8 @@ def test_tiny_resbuilder_run_records_chooses_on_validation_and_exports(tmp_path)
 
 def test_morphnet_only_never_inserts(tmp_path):
     run = tmp_path / "run"
-    assert main(["search", "--strategy", "morphnet", "--out", str(run), *TINY]) == 0
+    # RB-0Net, not the strategy's ResNet-18 (tests/test_resbuilder_engine.py), keeps this run seconds long
+    assert main(["search", "--strategy", "morphnet", "--out", str(run), *TINY, "--set", "resbuilder.start=rb-0net"]) == 0
     records = read_jsonl(run / "log.jsonl")
     assert [(r["morph_step"], r["insertion"]) for r in records] == [(0, 0), (1, 0)]
     for r in records:

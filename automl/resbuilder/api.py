@@ -40,7 +40,7 @@ class ResBuilder(SearchRun, ResBuilderSettings):
 
     Args:
         preset: None (the defaults below, a short schedule for a CPU), "quick" (the same) or "thesis".
-        strategy: resbuilder (the full cycle) or morphnet (MorphNet steps only, no insertion or removal: the thesis' ablation).
+        strategy: resbuilder (the full cycle) or morphnet (MorphNet steps only, no insertion or removal, from ResNet-18 unless `start` is set: the thesis' ablation).
         training: how each architecture is trained: an automl.TrainingSettings, or a dict of its arguments (default: Adam 1e-3 with the thesis code's ReduceLROnPlateau).
     """
 
@@ -219,7 +219,7 @@ class _Search:
             raise UsageError(f"argument {key} (resbuilder.{key} in a config): {e}") from None
         described = data.describe()
         say(f"{tuner.strategy} on {data.name}: {described['train']} train / {described['validation']} validation "
-            f"images; start {settings.start}, {settings.morph_steps} MorphNet step(s) of {settings.insertions} "
+            f"images; start {settings.start_name}, {settings.morph_steps} MorphNet step(s) of {settings.insertions} "
             f"insertion(s), {settings.epochs} epochs per training")
         state = engine.run()
         records = [r for r in run.records() if r.get("kind") == "architecture"]

@@ -125,7 +125,7 @@ class ResBuilderCycle:
 
     # -- state ---------------------------------------------------------------------------
     def _fresh(self, seed: int) -> dict:
-        start = start_net(self.cfg.start, self.cfg.start_pooling_stages)
+        start = start_net(self.cfg.start_name, self.cfg.start_pooling_stages)
         # parent: the With-Reg training that the next step starts from ({"spec", "weights"}), or
         # None to train from scratch (at the start and after a MorphNet step).
         return {"spec": start.to_dict(), "parent": None, "m": 0, "t": 0, "step": 0,

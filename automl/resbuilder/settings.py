@@ -9,6 +9,8 @@ from typing import Literal
 from automl.settings import Settings
 from models.zoo import RB0_POOLING_STAGES, START_NETS
 
+START_CHOICES = ("auto", *START_NETS)
+
 LARGE_INPUT_PIXELS = 128  # seed 002: zeta_large for inputs of 128 pixels or more (Animals10 at 300 px)
 
 
@@ -19,7 +21,7 @@ class ResBuilderSettings(Settings):
     is the thesis' schedule (seed 002 §6.1.1.2: n_Λ 4, n_M 7, 20 epochs, ζ 1e8).
 
     Args:
-        start: the start net: rb-0net (seed 002 §6.1.1.1, L1317: one 64-channel conv), rb-r18 (ResNet-18 with the ImageNet stem, as the authors' code) or rb-r18-cifar (3x3 stem).
+        start: the start net: auto (rb-0net for the full cycle; rb-r18 for MorphNet alone, insertions 0, as the thesis' MorphNet column of Table 6.1 shrinks and grows ResNet-18), rb-0net (seed 002 §6.1.1.1, L1317: one 64-channel conv), rb-r18 (ResNet-18 with the ImageNet stem, as the authors' code) or rb-r18-cifar (3x3 stem).
         start_pooling_stages: pooling stages of RB-0Net; 2 pools make 3 stages (reference ambiguity 10: not given in the thesis).
         insertions: n_Λ, insertion steps before each MorphNet step (thesis 4, the code 3; reference ambiguity 6).
         morph_steps: n_M, MorphNet steps at most (thesis 7).
@@ -43,13 +45,13 @@ class ResBuilderSettings(Settings):
         "thesis": {"insertions": 4, "morph_steps": 7, "epochs": 20, "zeta": 1e8, "fill_budget": False},
     }
 
-    def __init__(self, *, start: Literal[START_NETS] = "rb-0net", start_pooling_stages: int = RB0_POOLING_STAGES,
+    def __init__(self, *, start: Literal[START_CHOICES] = "auto", start_pooling_stages: int = RB0_POOLING_STAGES,
                  insertions: int = 3, morph_steps: int = 1, epochs: int = 12, layerlasso_momentum: bool = True,
                  momentum_gain: float = 0.015, lambda_morph: float = 1e-7, morph_threshold: float = 1e-2,
                  intensity: float = 1.0, zeta: float = 1e7, zeta_large: float = 1e9, lambda_lasso: float = 1e-8,
                  lasso_threshold: float = 1e-3, lambda_l2: float = 1e-5, init_mean_abs: float = 1e-2,
                  fill_budget: bool = True):
-        self.check_choice("start", start, START_NETS)
+        self.check_choice("start", start, START_CHOICES)
         for name, value, low in (("start_pooling_stages", start_pooling_stages, 0), ("insertions", insertions, 0),
                                  ("morph_steps", morph_steps, 1), ("epochs", epochs, 1)):
             self.check_count(name, value, low)
@@ -71,6 +73,14 @@ class ResBuilderSettings(Settings):
         self.lambda_lasso, self.lasso_threshold = float(lambda_lasso), float(lasso_threshold)
         self.lambda_l2, self.init_mean_abs = float(lambda_l2), float(init_mean_abs)
         self.fill_budget = fill_budget
+
+    @property
+    def start_name(self) -> str:
+        """The start net, `start` with auto resolved: ResNet-18 when MorphNet runs alone (insertions
+        0, `--strategy morphnet`: the thesis' MorphNet column of Table 6.1), else RB-0Net."""
+        if self.start != "auto":
+            return self.start
+        return "rb-r18" if self.insertions == 0 else "rb-0net"
 
     @staticmethod
     def zeta_argument(input_shape) -> str:

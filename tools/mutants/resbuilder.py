@@ -122,4 +122,12 @@ MUTATIONS = [
          what="the cut epoch's weights offered", file="automl/resbuilder/search.py",
          find="                model.set_weights(keep.weights)\n                result[", replace="                result[",
          tests=["tests/test_resbuilder_engine.py::test_a_no_reg_training_the_budget_cuts_still_offers_its_best_whole_epoch"]),
+    dict(id="rb-morphnet-start", mechanism="MorphNet alone starts from ResNet-18 (Table 6.1's MorphNet column)",
+         what="from RB-0Net", file="automl/resbuilder/settings.py",
+         find='return "rb-r18" if self.insertions == 0 else "rb-0net"', replace='return "rb-0net"',
+         tests=["tests/test_resbuilder_engine.py::test_the_start_net_follows_the_strategy_unless_set"]),
+    dict(id="rb-start-explicit", mechanism="an explicit start net wins over auto",
+         what="auto always", file="automl/resbuilder/settings.py",
+         find='if self.start != "auto":\n            return self.start', replace='if False:\n            return self.start',
+         tests=["tests/test_resbuilder_engine.py::test_the_start_net_follows_the_strategy_unless_set"]),
 ]
