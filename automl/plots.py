@@ -76,6 +76,64 @@ def accuracy_vs_flops(records: list[dict], best: int | None, path: str | Path, t
     save_figure(fig, path)
 
 
+VARIANT_LABELS = {"with_reg": "With-Reg", "no_reg_wi": "No-Reg WI", "no_reg_ri": "No-Reg RI"}
+
+
+def removal_positions(record: dict) -> list[float]:
+    """Where a ResBuilder record's removed blocks sat: the block's position (1-based, in the
+    net's block order) over the number of blocks, as seed 002 Fig. 6.18 plots them."""
+    from models.spec import ResNetSpec
+
+    order = [b.id for b in ResNetSpec.from_dict(record["spec"]).blocks()]
+    return [(order.index(block) + 1) / len(order) for block in record.get("removed_blocks") or []]
+
+
+def first_stage_width(record: dict) -> int:
+    """The widest conv of a ResBuilder record's first stage (the stem and the blocks before the first pooling)."""
+    from models.spec import ResNetSpec
+
+    spec = ResNetSpec.from_dict(record["spec"])
+    return max([spec.stem_filters, *(b.filters for b in spec.stages[0].blocks)])
+
+
+def architecture_history(records: list[dict], path: str | Path, title: str = "") -> None:
+    """ResBuilder's run step by step (seed 002 §6.1.3): the validation accuracy of the three
+    trainings per architecture (left axis) and its depth (right axis); a marker where a block was
+    inserted, a cross where blocks were removed (labelled with their relative position, Fig. 6.18),
+    and a vertical line at each MorphNet step, labelled with the first stage's widest conv."""
+    xs = [r["architecture"] for r in records]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(xs) + 3), 4.2))
+    for variant, style in zip(VARIANT_LABELS, ("o-", "s--", "^:")):
+        ax.plot(xs, [r[variant]["val_accuracy"] for r in records], style, label=VARIANT_LABELS[variant], ms=4)
+    ax.set_xlabel("architecture")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    depth = ax.twinx()
+    depth.step(xs, [r["depth"] for r in records], where="mid", color="tab:gray", alpha=0.7, label="depth")
+    inserted = [r for r in records if r.get("inserted_block") is not None]
+    depth.scatter([r["architecture"] for r in inserted], [r["depth"] for r in inserted], marker="P", color="black",
+                  zorder=3, label="block inserted")
+    removed = [r for r in records if r.get("removed_blocks")]
+    depth.scatter([r["architecture"] for r in removed], [r["depth"] for r in removed], marker="x", s=60,
+                  color="tab:red", zorder=3, label="blocks removed after it")
+    for r in removed:
+        depth.annotate(", ".join(f"{p:.2f}" for p in removal_positions(r)), (r["architecture"], r["depth"]),
+                       textcoords="offset points", xytext=(4, -10), fontsize=7, color="tab:red")
+    depth.set_ylabel("depth (conv layers)")
+    for previous, r in zip(records, records[1:]):
+        if r["morph_step"] != previous["morph_step"]:
+            ax.axvline(r["architecture"] - 0.5, color="tab:purple", alpha=0.5)
+            ax.annotate(f"MorphNet {r['morph_step']}: width {first_stage_width(r)}", (r["architecture"] - 0.5, 0.97),
+                        xycoords=("data", "axes fraction"), rotation=90, fontsize=7, color="tab:purple",
+                        ha="right", va="top")
+    handles = [h for a in (ax, depth) for h in a.get_legend_handles_labels()[0]]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title)
+    save_figure(fig, path)
+
+
 def architecture_figure(model, path: str | Path, title: str = "") -> None:
     """The net as a picture: one box per layer in Keras' order, input at the top, with its kind,
     its main setting (filters and kernel, units, pool size) and its output shape; a residual

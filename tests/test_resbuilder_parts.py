@@ -185,3 +185,19 @@ def test_inputs_of_128_pixels_or_more_get_the_large_flop_budget():
     assert ResBuilderSettings.zeta_argument((127, 300, 3)) == "zeta"
     assert ResBuilderSettings.zeta_argument((128, 128, 3)) == "zeta_large"
     assert ResBuilderSettings.zeta_argument((32, 32, 3)) == "zeta"
+
+
+def test_the_history_plot_places_removals_and_first_stage_widths():
+    """seed 002 Fig. 6.18: a removed block's position over the net's length; §6.1.3: the first
+    stage's widest conv at each MorphNet step."""
+    from automl.plots import first_stage_width, removal_positions
+    from conftest import tiny_spec
+    from models.spec import Block, ResNetSpec, Stage
+
+    spec = ResNetSpec(stem_filters=4, stages=[Stage(blocks=[Block(7, 6), Block(3, 9)]),
+                                              Stage(blocks=[Block(5, 12)])])
+    record = {"spec": spec.to_dict(), "removed_blocks": [5, 3]}
+    assert removal_positions(record) == [3 / 3, 2 / 3]      # block 5 is last of three, block 3 second
+    assert removal_positions({"spec": spec.to_dict(), "removed_blocks": []}) == []
+    assert first_stage_width(record) == 9                  # stem 4, stage-0 blocks 6 and 9; not stage 1's 12
+    assert first_stage_width({"spec": tiny_spec().to_dict()}) == 6

@@ -55,7 +55,7 @@ def test_tiny_resbuilder_run_records_chooses_on_validation_and_exports(tmp_path)
     assert [f for f, _ in costs] == [r["flops"] for r in records]
     assert [t for _, t in costs] == pytest.approx([sum(r[v]["seconds"] for v in ("with_reg", *NO_REG)) for r in records])
     tb = tensorboard_tags(run)                                   # a TensorBoard run per training: 3 x 3
-    assert {"accuracy_vs_flops", "architecture"} <= set(html_report_images(run))
+    assert {"accuracy_vs_flops", "architecture", "architecture_history"} <= set(html_report_images(run))
     assert len({folder.split("/")[0] for folder in tb}) == 9
     assert all({"epoch_loss", "epoch_accuracy"} <= tags for tags in tb.values())   # train/ and validation/
     first, grown, morphed = records

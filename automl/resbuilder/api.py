@@ -168,7 +168,7 @@ class _Search:
         from automl.callbacks import Progress, tensorboard
         from automl.errors import UsageError
         from automl.io import atomic_save_model, atomic_write_text
-        from automl.plots import accuracy_vs_flops
+        from automl.plots import accuracy_vs_flops, architecture_history
         from automl.resbuilder.search import ResBuilderCycle, SearchData
         from automl.rundir import RunDir
         from automl.tfdata import split_pipelines
@@ -231,6 +231,7 @@ class _Search:
                              f"{run.path} --budget DURATION`)")
         accuracy_vs_flops(records, best["architecture"], run.path / "accuracy_vs_flops.png",
                           title=f"{tuner.strategy} on {data.name}")
+        architecture_history(records, run.path / "architecture_history.png", title=f"{tuner.strategy} on {data.name}")
         atomic_write_text(run.path / "history.md", history_table(records, best["architecture"], continued))
         summary = {
             "command": "search", "strategy": tuner.strategy, "dataset": data.name, "best_model": RunDir.BEST,
