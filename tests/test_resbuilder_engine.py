@@ -330,3 +330,15 @@ def test_the_start_net_follows_the_strategy_unless_set(tmp_path, insertions, sta
     engine = _engine(tmp_path, insertions=insertions, start=start, zeta=1e9)
     assert engine.cfg.start_name == expected
     assert engine.state["spec"] == start_net(expected, 1).to_dict()
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "HeNormal"), ("thesis", "GlorotUniform")])
+def test_the_thesis_preset_initialises_as_the_authors_code(tmp_path, preset, expected):
+    from automl.resbuilder.settings import ResBuilderSettings
+    from models.spec import ResNetSpec
+
+    initializer = ResBuilderSettings(**ResBuilderSettings.preset(preset)).initializer
+    engine = _engine(tmp_path, initializer=initializer)
+    model = engine._model(ResNetSpec.from_dict(engine.state["spec"]), with_reg=False)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and {type(c.kernel_initializer).__name__ for c in convs} == {expected}

@@ -150,6 +150,7 @@ class ResBuilderCycle:
 
     def _model(self, spec: ResNetSpec, with_reg: bool) -> keras.Model:
         return build_model(spec, self.data.input_shape, self.data.num_classes, self.data.preprocess,
+                           kernel_initializer=self.cfg.initializer,
                            block_l1=self.cfg.lambda_lasso if with_reg else 0.0, l2=self.cfg.lambda_l2)
 
     def _weights_model(self, spec_dict: dict, weights: str) -> keras.Model:

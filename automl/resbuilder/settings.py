@@ -10,6 +10,7 @@ from automl.settings import Settings
 from models.zoo import RB0_POOLING_STAGES, START_NETS
 
 START_CHOICES = ("auto", *START_NETS)
+INITIALIZERS = ("he_normal", "glorot_uniform")
 
 LARGE_INPUT_PIXELS = 128  # seed 002: zeta_large for inputs of 128 pixels or more (Animals10 at 300 px)
 
@@ -37,12 +38,14 @@ class ResBuilderSettings(Settings):
         lasso_threshold: τ_Λ = 1e-3 on the mean |w| of an inserted conv, below which its block is removed (reference ambiguity 1).
         lambda_l2: λ_0 = 1e-5, the L2 on every kernel, in all three trainings.
         init_mean_abs: mean |w| an inserted block starts with (seed 002 L963: "of the order of 1e-2").
+        initializer: the kernels' initialisation: he_normal (ours: He et al.'s for ReLU nets) or glorot_uniform (the authors' code: Keras' default, reference 002 §2a.5 [code]); inserted blocks start near the identity either way (init_mean_abs).
         fill_budget: ours (issue #18), not the thesis': with a wall-clock budget, time left when the schedule ends (more than 10% of the budget) goes to further MorphNet rounds of the same cycle while one more architecture's trainings fit, then to continued No-Reg training of the best net, kept only if its validation accuracy improves. False in the thesis preset, so its schedule is exact.
     """
 
     PRESETS = {
         "quick": {},
-        "thesis": {"insertions": 4, "morph_steps": 7, "epochs": 20, "zeta": 1e8, "fill_budget": False},
+        "thesis": {"insertions": 4, "morph_steps": 7, "epochs": 20, "zeta": 1e8, "fill_budget": False,
+                   "initializer": "glorot_uniform"},
     }
 
     def __init__(self, *, start: Literal[START_CHOICES] = "auto", start_pooling_stages: int = RB0_POOLING_STAGES,
@@ -50,8 +53,9 @@ class ResBuilderSettings(Settings):
                  momentum_gain: float = 0.015, lambda_morph: float = 1e-7, morph_threshold: float = 1e-2,
                  intensity: float = 1.0, zeta: float = 1e7, zeta_large: float = 1e9, lambda_lasso: float = 1e-8,
                  lasso_threshold: float = 1e-3, lambda_l2: float = 1e-5, init_mean_abs: float = 1e-2,
-                 fill_budget: bool = True):
+                 initializer: Literal[INITIALIZERS] = "he_normal", fill_budget: bool = True):
         self.check_choice("start", start, START_CHOICES)
+        self.check_choice("initializer", initializer, INITIALIZERS)
         for name, value, low in (("start_pooling_stages", start_pooling_stages, 0), ("insertions", insertions, 0),
                                  ("morph_steps", morph_steps, 1), ("epochs", epochs, 1)):
             self.check_count(name, value, low)
@@ -72,7 +76,7 @@ class ResBuilderSettings(Settings):
         self.zeta, self.zeta_large = float(zeta), float(zeta_large)
         self.lambda_lasso, self.lasso_threshold = float(lambda_lasso), float(lasso_threshold)
         self.lambda_l2, self.init_mean_abs = float(lambda_l2), float(init_mean_abs)
-        self.fill_budget = fill_budget
+        self.fill_budget, self.initializer = fill_budget, initializer
 
     @property
     def start_name(self) -> str:

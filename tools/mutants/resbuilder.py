@@ -143,4 +143,8 @@ MUTATIONS = [
          find='        architecture_history(records, run.path / "architecture_history.png",',
          replace='        (lambda *a, **k: None)(records, run.path / "architecture_history.png",',
          tests=["tests/test_search.py::test_tiny_resbuilder_run_records_chooses_on_validation_and_exports"]),
+    dict(id="rb-initializer-unwired", mechanism="resbuilder.initializer reaches the nets (glorot_uniform in the thesis preset)",
+         what="wire cut", file="automl/resbuilder/search.py",
+         find="                           kernel_initializer=self.cfg.initializer,\n", replace="",
+         tests=["tests/test_resbuilder_engine.py::test_the_thesis_preset_initialises_as_the_authors_code"]),
 ]
