@@ -248,6 +248,11 @@ def cmd_survival(args) -> int:
         if args.budget is not None:  # this invocation's time; the saved config keeps the first budget
             cfg.budget = args.budget
             run.update_meta(budgets=run.meta().get("budgets", []) + [args.budget])
+        if "slides_dir" not in run.meta():  # killed before the run recorded its slides
+            if not run.meta().get("demo"):
+                raise UsageError(f"{run.path} was stopped before it recorded its slides; start it again without --resume")
+            table_path = _write_demo_cohort(cfg, run, args.quiet)  # killed while writing it: written again, the same
+            run.update_meta(slides_dir=str(table_path.parent / "slides"), clinical=str(table_path))
         slides_dir, table_path = Path(run.meta()["slides_dir"]), Path(run.meta()["clinical"])
         search = run.meta().get("search", False)
         analysis = _survival_analysis(cfg, run.path, search, args.quiet)
@@ -279,16 +284,12 @@ def cmd_survival(args) -> int:
         out = Path(args.out or RunDir.default_path("survival", "demo" if args.demo else slides_dir.name))
         analysis = _survival_analysis(cfg, out, args.search, args.quiet)
         run = RunDir.create(out, "survival", configs.to_dict(cfg))
-        if args.demo:
-            from automl.survival.cohort import write_cohort
-
-            d = cfg.demo
-            if not args.quiet:
-                print(f"writing the demo cohort: {d.patients} patients into {run.path / 'cohort'}", file=sys.stderr)
-            table_path = write_cohort(run.path / "cohort", d.patients, tuple(d.size), d.mpp, cfg.seed, d.shift)
-            slides_dir, table = table_path.parent / "slides", read_table(table_path)
         search = args.search
-        run.update_meta(slides_dir=str(slides_dir), clinical=str(table_path), search=search)
+        run.update_meta(demo=bool(args.demo), search=search)  # what --resume needs, before the slow cohort
+        if args.demo:
+            table_path = _write_demo_cohort(cfg, run, args.quiet)
+            slides_dir, table = table_path.parent / "slides", read_table(table_path)
+        run.update_meta(slides_dir=str(slides_dir), clinical=str(table_path))
     deadline = Deadline(parse_duration(cfg.budget) if cfg.budget else None, started=_STARTED)
     try:
         summary = analysis.fit(table, slides_dir, deadline=deadline)
@@ -298,6 +299,16 @@ def cmd_survival(args) -> int:
         raise
     print(f"{run.path}  {result_text(summary)}")
     return 0
+
+
+def _write_demo_cohort(cfg, run, quiet: bool) -> Path:
+    """The demo's synthetic cohort in RUN/cohort (seeded: the same files every time); its table's path."""
+    from automl.survival.cohort import write_cohort
+
+    d = cfg.demo
+    if not quiet:
+        print(f"writing the demo cohort: {d.patients} patients into {run.path / 'cohort'}", file=sys.stderr)
+    return write_cohort(run.path / "cohort", d.patients, tuple(d.size), d.mpp, cfg.seed, d.shift)
 
 
 def _survival_analysis(cfg, path: Path, search: bool, quiet: bool):

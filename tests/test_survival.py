@@ -2,6 +2,7 @@
 synthetic slide, the demo pipeline end to end in both modes, and every bad-input case."""
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -130,6 +131,33 @@ def check_metrics(metrics, risks, slide_risks):
             assert m["groups"]["cut"] == pytest.approx(cut, rel=1e-6)  # the CSV holds float32 risks
             high = part["risk"].to_numpy(np.float32) > np.float32(m["groups"]["cut"])
             assert m["groups"]["high"] == int(high.sum()), (unit, split)
+
+
+class Killed(Exception):
+    """Stands for kill -9 while the demo cohort is being written."""
+
+
+def test_a_demo_killed_while_writing_its_cohort_resumes(tmp_path, monkeypatch):
+    """benchmarks/kills.py found it: a run killed before it recorded its slides failed on --resume."""
+    import automl.survival.cohort as cohort
+
+    real = cohort.write_cohort
+
+    def killed_halfway(directory, *args, **kwargs):
+        (Path(directory) / "slides").mkdir(parents=True)
+        raise Killed
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(cohort, "write_cohort", killed_halfway)
+    with pytest.raises(Killed):
+        main(survival(tmp_path, "--demo", "--out", str(run), "--quiet", "--set", "demo.patients=12",
+                      "--set", "demo.size=[256,320]"))
+    assert "slides_dir" not in json.loads((run / "meta.json").read_text())
+    monkeypatch.setattr(cohort, "write_cohort", real)
+    assert main(["survival", "--resume", "--out", str(run), "--quiet"]) == 0
+    meta = json.loads((run / "meta.json").read_text())
+    assert Path(meta["clinical"]).exists() and len(list(Path(meta["slides_dir"]).iterdir())) >= 12
+    assert (run / "summary.json").exists()
 
 
 def test_demo_pipeline_end_to_end_and_export(tmp_path, capsys):

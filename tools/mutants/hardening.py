@@ -91,4 +91,9 @@ MUTATIONS = [
          find='if records and records[-1].get("kind") == "train" and records[-1]["epochs"] == state["epoch"]:',
          replace='if False:',
          tests=["tests/test_train_run.py::test_resume_after_kill_continues_without_redoing_epochs"]),
+    dict(id="hd-demo-killed-cohort", mechanism="a demo killed while writing its cohort resumes (the cohort written again)",
+         what="the cohort not rewritten", file="pipelines/cli.py",
+         find="            table_path = _write_demo_cohort(cfg, run, args.quiet)  # killed while writing it",
+         replace="            table_path = run.path / 'cohort' / 'clinical.csv'  # killed while writing it",
+         tests=["tests/test_survival.py::test_a_demo_killed_while_writing_its_cohort_resumes"]),
 ]
