@@ -40,7 +40,9 @@ class Kill(Exception):
 
 def _engine(tmp_path, deadline=None, records=None, best=None, kill_at=None, **rb):
     cfg = load_config("search")
-    rb_cfg = cfg.resbuilder.replace(start_pooling_stages=1, insertions=0, morph_steps=1, epochs=1, **rb)
+    # RB-0Net: insertions 0 alone would start from ResNet-18 (resbuilder.start auto, MorphNet alone)
+    rb_cfg = cfg.resbuilder.replace(start="rb-0net", start_pooling_stages=1, insertions=0, morph_steps=1, epochs=1,
+                                    **rb)
     # lr 1e-30: only the scripted heads change the nets (see test_resbuilder_engine)
     train_cfg = cfg.train.replace(learning_rate=1e-30, reduce_lr_on_plateau=False)
     data, _ = _data()
