@@ -248,13 +248,15 @@ def cmd_survival(args) -> int:
         if args.budget is not None:  # this invocation's time; the saved config keeps the first budget
             cfg.budget = args.budget
             run.update_meta(budgets=run.meta().get("budgets", []) + [args.budget])
-        if "slides_dir" not in run.meta():  # killed before the run recorded its slides
-            if not run.meta().get("demo"):
+        meta = run.meta()
+        if "slides_dir" not in meta:  # killed before the run recorded its slides
+            if not meta.get("demo"):
                 raise UsageError(f"{run.path} was stopped before it recorded its slides; start it again without --resume")
             table_path = _write_demo_cohort(cfg, run, args.quiet)  # killed while writing it: written again, the same
             run.update_meta(slides_dir=str(table_path.parent / "slides"), clinical=str(table_path))
-        slides_dir, table_path = Path(run.meta()["slides_dir"]), Path(run.meta()["clinical"])
-        search = run.meta().get("search", False)
+            meta = run.meta()
+        slides_dir, table_path = Path(meta["slides_dir"]), Path(meta["clinical"])
+        search = meta.get("search", False)
         analysis = _survival_analysis(cfg, run.path, search, args.quiet)
         table = read_table(table_path)
     else:

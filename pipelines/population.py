@@ -56,8 +56,6 @@ def train_population(cfg, model, data, run, deadline: Deadline, regression: bool
     bar: list[LiveBar | None] = [None]  # one live bar per validation period, on a terminal
 
     def on_generation(generation: int, total: int) -> None:
-        if quiet:
-            return
         if bar[0] is None:
             epoch = (generation - 1) * epochs // total + 1
             left = min(period - (generation - 1) % period, total - generation + 1)  # to the next validation
@@ -95,7 +93,8 @@ def train_population(cfg, model, data, run, deadline: Deadline, regression: bool
         print(f"resuming the {optimizer.name} population from {run.checkpoints / 'population.npz'}", file=sys.stderr, flush=True)
     state = optimizer.fit(model, (data.x_train, data.y_train), (data.x_val, data.y_val), epochs=epochs,
                           task=task_for(regression).name, checkpoint_dir=run.checkpoints,
-                          best_path=run.best_path, deadline=deadline, callback=progress, on_generation=on_generation)
+                          best_path=run.best_path, deadline=deadline, callback=progress,
+                          on_generation=None if quiet else on_generation)
     close_bar()  # a budget stop ends between two validations
     if not quiet:
         for note in optimizer.notes:
